@@ -1,0 +1,57 @@
+# The two commands a new user needs (see README):
+#   make run    set up, build the sample dataset, run every report (the default batch)
+#   make test   set up, run the whole test suite
+# Both create the virtual environment and install what they need on first use.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SAMPLE := data/sample
+SAMPLE_USERS ?= 20000
+WORKERS ?=
+
+.PHONY: run test test-slow bench lab install install-dev clean-reports help
+
+help:
+	@echo "make run        set up, build data/sample if missing, run the default report batch into reports/"
+	@echo "make test       set up (with test extras) and run the test suite"
+	@echo "make test-slow  the long statistical checks (repeated simulations)"
+	@echo "make bench      benchmarks against the named peers (prints tables)"
+	@echo "make lab        open JupyterLab on notebooks/ with the package importable"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+$(SAMPLE)/users.parquet: | $(VENV)/.installed
+	$(BIN)/workbench simulate --users $(SAMPLE_USERS) --seed 1 --out $(SAMPLE) --force
+
+run: $(VENV)/.installed $(SAMPLE)/users.parquet
+	$(BIN)/workbench batch $(if $(WORKERS),--workers $(WORKERS))
+
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+test-slow: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m slow
+
+bench: $(VENV)/.installed-dev
+	$(BIN)/pip install --quiet -e '.[bench]'
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lab: $(VENV)/.installed
+	$(BIN)/jupyter lab notebooks/
+
+clean-reports:
+	rm -rf reports/*/ reports/index.html

@@ -1,0 +1,59 @@
+"""Recording metrics from inside a report notebook.
+
+``record("bass.p", 0.031)`` or ``record({"bass.p": 0.031, ...})`` adds flat,
+dotted names to the run's ``metrics.json``. The runner tells the kernel where
+that file is through the ``WORKBENCH_METRICS_PATH`` environment variable; in an
+interactive session (no runner) the values are kept in memory and returned by
+:func:`recorded`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+from pathlib import Path
+
+ENV_VAR = "WORKBENCH_METRICS_PATH"
+_session: dict[str, float | int | str] = {}
+
+
+def _clean(name: str, value) -> float | int | str:
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise ValueError(f"metric name {name!r} must be a non-empty dotted name without spaces")
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        v = float(value)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"metric {name!r}: value {value!r} is not a number or a string")
+
+
+def record(name_or_mapping, value=None) -> dict:
+    """Record one metric (``name, value``) or a mapping of them; returns all recorded so far."""
+    items = name_or_mapping.items() if isinstance(name_or_mapping, dict) else [(name_or_mapping, value)]
+    cleaned = {n: _clean(n, v) for n, v in items}
+    path = os.environ.get(ENV_VAR)
+    if path:
+        p = Path(path)
+        current = json.loads(p.read_text()) if p.exists() else {}
+        current.update(cleaned)
+        tmp = p.with_suffix(".tmp")
+        tmp.write_text(json.dumps(current, indent=2, sort_keys=True))
+        tmp.replace(p)
+        return current
+    _session.update(cleaned)
+    return dict(_session)
+
+
+def recorded() -> dict:
+    """Metrics recorded so far in this process (interactive use)."""
+    path = os.environ.get(ENV_VAR)
+    if path and Path(path).exists():
+        return json.loads(Path(path).read_text())
+    return dict(_session)
