@@ -9,7 +9,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 #: pip names whose conda-forge package has another name
-CONDA_NAMES = {"ibis-framework[duckdb]": "ibis-duckdb", "ibis-framework[pyspark]": "ibis-pyspark"}
+CONDA_NAMES = {"bleach[css]": "bleach-with-css", "ibis-framework[duckdb]": "ibis-duckdb", "ibis-framework[pyspark]": "ibis-pyspark"}
 
 
 def _split(req: str) -> tuple[str, str]:

@@ -35,6 +35,253 @@ def _add_validate(sub) -> None:
     p.set_defaults(func=_cmd_validate)
 
 
+def _cmd_simulate(args) -> int:
+    from workbench.data.simulate import parse_assignments, simulate
+
+    overrides = parse_assignments(args.set)
+    ds = simulate(users=args.users, seed=args.seed, out=args.out, force=args.force, progress=not args.quiet, **overrides)
+    print(ds.describe())
+    print(f"wrote {args.out} (tables, dataset.yml, truth.json)")
+    return 0
+
+
+def _add_simulate(sub) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="write a simulated dataset with planted truth",
+        description="Simulate a product's user base (Bass signups, segments, activity, ideas, churn, "
+        "conversion, repeat purchases, referrals, a co-creation experiment, a market KPI panel) and write it "
+        "as a dataset folder with truth.json holding every planted value. Same seed, same files. "
+        "See docs/simulator.md.",
+    )
+    p.add_argument("--users", type=int, default=20_000, help="number of users (default 20000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", required=True, help="dataset folder to write (must be new or empty)")
+    p.add_argument("--force", action="store_true", help="replace --out if it already holds files")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="NAME=VALUE",
+        help="override a planted parameter, e.g. --set churn_hazard_ratio_adopted=0.5 (repeatable)",
+    )
+    p.set_defaults(func=_cmd_simulate)
+
+
+# --------------------------------------------------------------------- reports
+def _cmd_run(args) -> int:
+    from workbench.reports.notebooks import describe_notebook, describe_notebooks
+
+    if args.help or args.list:
+        if args.help:
+            print(args._parser.format_help())
+        print(describe_notebook(args.notebook) if args.notebook else describe_notebooks())
+        return 0
+    if not args.notebook:
+        print(f"error: give a NOTEBOOK to run; the project's notebooks:\n\n{describe_notebooks()}", file=sys.stderr)
+        return 2
+    from workbench.errors import ParameterError
+    from workbench.reports.runner import run_notebook
+
+    try:
+        result = run_notebook(
+            args.notebook,
+            texts=dict(args.parameter),
+            params_file=args.parameters_file,
+            reports_dir=args.reports,
+            progress=not args.quiet,
+            cell_timeout=args.cell_timeout,
+        )
+    except ParameterError as exc:  # refused before anything ran: a usage error
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(result.report)
+    return 0 if result.ok else 1
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser(
+        "run",
+        add_help=False,
+        help="run one report notebook into reports/<notebook>/<run-id>/",
+        description="Check the parameters against the notebook's parameters cell (before any kernel starts), "
+        "execute it with papermill in the project root, and write the executed notebook, a self-contained "
+        "report.html, metrics.json and manifest.json into reports/<notebook>/<run-id>/. Prints the report's "
+        "path; exits 1 if the notebook failed (its partial notebook and report are kept) and 2 if the "
+        "parameters were refused. "
+        "`workbench run NOTEBOOK --help` lists that notebook's parameters.",
+    )
+    p.add_argument("notebook", nargs="?", metavar="NOTEBOOK", help="a name in notebooks/ (data_overview) or a path to an .ipynb")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="set a parameter (repeatable); the value is converted to the declared type")
+    p.add_argument("-f", "--parameters-file", metavar="PARAMS.yaml", help="a YAML file of NAME: VALUE lines (-p overrides it)")
+    p.add_argument("--reports", metavar="DIR", help="where runs go (default: <project root>/reports)")
+    p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="fail the run if one cell takes longer (default: no limit)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--list", action="store_true", help="list the project's notebooks and their parameters")
+    p.add_argument("-h", "--help", action="store_true", help="show this help (and NOTEBOOK's parameters) and exit")
+    p.set_defaults(func=_cmd_run, _parser=p)
+
+
+def _cmd_batch(args) -> int:
+    from workbench.reports.batch import load_batch, run_batch
+
+    if args.dry_run:
+        batch = load_batch(args.config)
+        print(f"batch {batch.name} ({batch.path}): {len(batch.jobs)} run(s), all parameters checked")
+        for job in batch.jobs:
+            print(f"  {job.number:>3}  {job.name:<28} {job.describe_parameters()}")
+        return 0
+    result = run_batch(args.config, workers=args.workers, reports_dir=args.reports, progress=not args.quiet,
+                       only=args.only, cell_timeout=args.cell_timeout)
+    print(result.summary())
+    return 0 if result.ok else 1
+
+
+def _add_batch(sub) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="run the report jobs of a batch config in parallel (default batches/default.yml)",
+        description="Run every job of a batch config (default: batches/default.yml; a bare name means "
+        "batches/NAME.yml) in parallel worker processes. All notebooks and parameters are checked first. "
+        "A failing job does not stop the others; a summary table is printed at the end, reports/index.html "
+        "is rebuilt, and the exit status is 1 if any job failed.",
+    )
+    p.add_argument("config", nargs="?", metavar="CONFIG", help="batch config file or name (default: batches/default.yml)")
+    p.add_argument("-j", "--workers", type=int, metavar="N", help="worker processes (default: number of cores)")
+    p.add_argument("--only", action="append", metavar="NOTEBOOK", help="run only this notebook's jobs (repeatable)")
+    p.add_argument("--reports", metavar="DIR", help="where runs go (default: <project root>/reports)")
+    p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="fail a run if one cell takes longer")
+    p.add_argument("--dry-run", action="store_true", help="check the config and list the runs without running them")
+    p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+    p.set_defaults(func=_cmd_batch)
+
+
+def _cmd_index(args) -> int:
+    from workbench.reports.index import build_index, incomplete_runs, list_runs, prune_incomplete
+
+    if args.prune:
+        for path in prune_incomplete(args.reports):
+            print(f"removed unfinished run folder {path}")
+    path = build_index(args.reports)
+    runs = list_runs(path.parent)
+    failed = sum(r.status != "succeeded" for r in runs)
+    print(f"{path}: {len(runs)} run(s), {failed} failed")
+    left = incomplete_runs(path.parent)
+    if left:
+        print(f"{len(left)} unfinished run folder(s) not listed (interrupted or still running); "
+              "`workbench index --prune` removes those whose process has ended")
+    return 0
+
+
+def _add_index(sub) -> None:
+    p = sub.add_parser(
+        "index",
+        help="rebuild reports/index.html from the runs' manifests",
+        description="Rebuild reports/index.html, the list of every finished run (notebook, parameters, status, "
+        "when, key metrics, links), from reports/*/*/manifest.json. Runs and batches do this themselves.",
+    )
+    p.add_argument("--reports", metavar="DIR", help="the reports folder (default: <project root>/reports)")
+    p.add_argument("--prune", action="store_true", help="delete unfinished run folders whose process has ended")
+    p.set_defaults(func=_cmd_index)
+
+
+def _cmd_compare(args) -> int:
+    from workbench.reports.compare import compare_runs
+
+    cmp = compare_runs(args.run_a, args.run_b, reports_dir=args.reports)
+    if args.json:
+        print(cmp.table.reset_index().to_json(orient="records", indent=2))
+    else:
+        print(cmp.to_text(all_rows=args.all))
+    return 0
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="show how the recorded metrics changed between two runs",
+        description="Compare metrics.json (and the parameters) of two runs. A run is a run folder, "
+        "NOTEBOOK/RUN_ID, a run id or a unique prefix of one, NOTEBOOK (its latest run) or NOTEBOOK~N "
+        "(N runs before its latest). Example: workbench compare data_overview~1 data_overview",
+    )
+    p.add_argument("run_a", metavar="RUN_A")
+    p.add_argument("run_b", metavar="RUN_B")
+    p.add_argument("--all", action="store_true", help="also list metrics that did not change")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON records")
+    p.add_argument("--reports", metavar="DIR", help="the reports folder (default: <project root>/reports)")
+    p.set_defaults(func=_cmd_compare)
+
+
+# --------------------------------------------------------------------- tables
+def _cmd_tables(args) -> int:
+    from workbench.data import load_dataset
+    from workbench.tables.export import build_table, check_options, describe_tables, write_table
+
+    if args.list:
+        print(describe_tables())
+        return 0
+    if not args.name or not args.dataset or not args.out:
+        print("error: give NAME DATASET --out FILE (or --list); the tables:\n" + describe_tables(), file=sys.stderr)
+        return 2
+    skip = {"command", "func", "name", "dataset", "out", "backend", "list"}
+    options = {k: v for k, v in vars(args).items() if k not in skip}
+    check_options(args.name, options)  # before the (slow) load
+    ds = load_dataset(args.dataset, backend=args.backend)
+    df = build_table(args.name, ds, **options).to_pandas()
+    out = write_table(df, args.out)
+    print(f"wrote {args.name}: {len(df):,} rows x {len(df.columns)} columns to {out}")
+    return 0
+
+
+def _days_or_none(text: str):
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of days or 'none', got {text!r}") from None
+
+
+def _names(text: str) -> tuple:
+    return tuple(s.strip() for s in text.split(",") if s.strip() and s.strip().lower() != "none")
+
+
+def _add_tables(sub) -> None:
+    from workbench.tables.export import describe_tables
+
+    p = sub.add_parser(
+        "tables",
+        help="write an analysis table (KPIs, repeat-purchase summary, survival, ...) to CSV or Parquet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Compute one analysis table from a dataset in the engine (DuckDB unless --backend)\n"
+        "and write it to FILE (.parquet or .csv; written to a temporary file, then renamed).\n"
+        "Only the options a table takes are accepted; the others keep their defaults\n"
+        "(see docs/tables.md for every column).\n\n"
+        "example: workbench tables repeat_summary cdnow-sample --calibration-end 1997-09-30 --out summary.csv\n\n"
+        "tables and their options:\n" + describe_tables(),
+    )
+    S = argparse.SUPPRESS
+    p.add_argument("name", nargs="?", metavar="NAME", help="the analysis table (listed below, or --list)")
+    p.add_argument("dataset", nargs="?", metavar="DATASET", help="dataset folder, or a built-in name (sample, cdnow, cdnow-sample)")
+    p.add_argument("--out", metavar="FILE", help="where to write: FILE.parquet or FILE.csv")
+    p.add_argument("--list", action="store_true", help="list the tables and their options, then exit")
+    p.add_argument("--backend", metavar="URL", default=None, help="Ibis backend URL (default: in-process DuckDB)")
+    p.add_argument("--period", default=S, choices=["day", "week", "month"], help="calendar period (kpis: week, cohort_retention: month)")
+    p.add_argument("--time-unit", default=S, choices=["day", "week"], help="unit of recency and T (default week)")
+    p.add_argument("--calibration-end", default=S, metavar="DATE", help="last day of calibration, e.g. 1997-09-30 (default: observation end)")
+    p.add_argument("--holdout-end", default=S, metavar="DATE", help="last day of the holdout (default: observation end)")
+    p.add_argument("--churn-after-days", default=S, type=_days_or_none, metavar="DAYS",
+                   help="days of inactivity before the observation end that count as churn (default 30; none: cancels only)")
+    p.add_argument("--exposure", default=S, choices=["feedback", "adopted"], help="the co-creation event that exposes a user")
+    p.add_argument("--bin-days", default=S, type=float, metavar="DAYS", help="width of a tenure bin in days (default 7)")
+    p.add_argument("--strata", default=S, type=_names, metavar="COLS",
+                   help="user attributes to stratify by, comma-separated (default segment; none: no strata)")
+    p.add_argument("--experiment", default=S, metavar="NAME", help="experiment name in assignments (experiment_outcomes)")
+    p.add_argument("--horizon-days", default=S, type=float, metavar="DAYS", help="retention horizon after assignment (default 90)")
+    p.set_defaults(func=_cmd_tables)
+
+
 # --------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -51,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMANDS = [_add_validate]
+_COMMANDS = [_add_validate, _add_simulate, _add_run, _add_batch, _add_index, _add_compare, _add_tables]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

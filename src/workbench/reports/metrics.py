@@ -34,8 +34,12 @@ def _clean(name: str, value) -> float | int | str:
     raise TypeError(f"metric {name!r}: value {value!r} is not a number or a string")
 
 
-def record(name_or_mapping, value=None) -> dict:
-    """Record one metric (``name, value``) or a mapping of them; returns all recorded so far."""
+def record(name_or_mapping, value=None) -> None:
+    """Record one metric (``name, value``) or a mapping of them.
+
+    Returns nothing, so a ``record(...)`` at the end of a cell adds no output
+    to the report; :func:`recorded` gives everything recorded so far.
+    """
     items = name_or_mapping.items() if isinstance(name_or_mapping, dict) else [(name_or_mapping, value)]
     cleaned = {n: _clean(n, v) for n, v in items}
     path = os.environ.get(ENV_VAR)
@@ -46,9 +50,9 @@ def record(name_or_mapping, value=None) -> dict:
         tmp = p.with_suffix(".tmp")
         tmp.write_text(json.dumps(current, indent=2, sort_keys=True))
         tmp.replace(p)
-        return current
+        return None
     _session.update(cleaned)
-    return dict(_session)
+    return None
 
 
 def recorded() -> dict:

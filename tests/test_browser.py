@@ -1,0 +1,185 @@
+"""Rendered pages in a real headless Chromium (Debian's ``chromium``, driven by
+Playwright): figures displayed, no request beyond the page's own file, no
+console errors, code toggle working, and text from a dataset shown as text
+with no script running. Screenshots go to each test's temporary folder.
+
+Needs the ``chromium`` package: ``sudo apt-get install -y chromium``
+(Playwright's own browser download is not used).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from conftest import XSS_IMG, XSS_NAME, XSS_SCRIPT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("no chromium on PATH: install Debian's chromium (sudo apt-get install -y chromium) to run the browser tests")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class Visit:
+    """A page opened from disk, with everything it requested and logged."""
+
+    def __init__(self, browser, path):
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.url = path.resolve().as_uri()
+        self.requests, self.console_errors, self.page_errors, self.dialogs = [], [], [], []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.page_errors.append(str(e)))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.page.goto(self.url, wait_until="load")
+
+    def check_clean(self):
+        assert self.requests == [self.url], f"requests beyond the page's own file: {self.requests}"
+        assert self.console_errors == [], self.console_errors
+        assert self.page_errors == [] and self.dialogs == []
+
+    def figures(self):
+        """(naturalWidth, rendered width, rendered height, visible) of every figure."""
+        return self.page.eval_on_selector_all(
+            "img.wb-figure",
+            "els => els.map(e => { const r = e.getBoundingClientRect(); const s = getComputedStyle(e);"
+            " return [e.naturalWidth, r.width, r.height, s.display !== 'none' && s.visibility !== 'hidden']; })",
+        )
+
+    def close(self):
+        self.context.close()
+
+
+def test_report_page_displays_its_figures_offline(browser, report_runs, tiny_dataset, tmp_path):
+    run = report_runs("data_overview", dataset=str(tiny_dataset), max_cohorts=6, max_periods=6, period="month")
+    assert run.ok, run.error
+    v = Visit(browser, run.report)
+    try:
+        figures = v.figures()
+        assert len(figures) >= 6
+        assert all(nw > 0 and w > 100 and h > 50 and shown for nw, w, h, shown in figures), figures
+        assert v.page.title() == "Data overview"
+        assert v.page.is_visible("text=This run failed") is False
+        v.check_clean()
+        v.page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        assert (tmp_path / "report.png").stat().st_size > 10_000
+    finally:
+        v.close()
+
+
+def test_show_code_toggle_works_without_network(browser, report_runs, tiny_dataset, tmp_path):
+    run = report_runs("data_overview", dataset=str(tiny_dataset), max_cohorts=6, max_periods=6, period="month")
+    v = Visit(browser, run.report)
+    try:
+        code = v.page.locator(".jp-CodeCell .jp-Cell-inputWrapper")
+        assert code.count() > 3
+        assert not any(code.nth(i).is_visible() for i in range(code.count()))
+        assert v.page.is_visible("label[for=wb-show-code] >> text=Show code")
+        v.page.click("label[for=wb-show-code]")
+        assert all(code.nth(i).is_visible() for i in range(code.count()))
+        assert v.page.is_visible("label[for=wb-show-code] >> text=Hide code")
+        assert v.page.is_visible("text=load_dataset(dataset)")
+        v.page.screenshot(path=str(tmp_path / "report-with-code.png"))
+        v.page.click("label[for=wb-show-code]")
+        assert not code.first.is_visible()
+        v.check_clean()
+    finally:
+        v.close()
+
+
+def test_index_page_lists_runs_and_links_to_reports(browser, report_runs, tiny_dataset, tmp_path):
+    from workbench.reports.index import build_index
+
+    run = report_runs("data_overview", dataset=str(tiny_dataset), max_cohorts=6, max_periods=6, period="month")
+    index = build_index(report_runs.reports_dir)
+    v = Visit(browser, index)
+    try:
+        assert v.page.title() == "Report runs"
+        link = v.page.locator(f'a[href="data_overview/{run.run_id}/report.html"]').first
+        assert link.is_visible()
+        assert v.page.locator("tbody tr").count() >= 1
+        assert v.page.is_visible("text=succeeded")
+        v.check_clean()
+        v.page.screenshot(path=str(tmp_path / "index.png"), full_page=True)
+        link.click()
+        v.page.wait_for_load_state("load")
+        assert v.page.url == run.report.resolve().as_uri()
+        assert v.page.title() == "Data overview"
+        # the index and then the report: each only its own file
+        assert v.requests == [v.url, run.report.resolve().as_uri()]
+        assert v.console_errors == [] and v.page_errors == []
+    finally:
+        v.close()
+
+
+def test_failed_report_shows_the_error_prominently(browser, tmp_path, make_notebook):
+    from workbench.reports.runner import run_notebook
+
+    nb = make_notebook(tmp_path / "proj" / "notebooks" / "broken.ipynb", "n: int = 1  # n",
+                       ["import matplotlib.pyplot as plt\nplt.plot([1, 2]); plt.show()", "raise KeyError('no such column')", "print('never')"])
+    run = run_notebook(nb, reports_dir=tmp_path / "reports", progress=False)
+    assert not run.ok
+    v = Visit(browser, run.report)
+    try:
+        box = v.page.locator(".wb-error")
+        assert box.is_visible() and "This run failed" in box.inner_text() and "KeyError" in box.inner_text()
+        assert box.bounding_box()["y"] < 600  # near the top, above the content
+        # the failing cell's code and traceback are shown even with code hidden
+        assert v.page.is_visible(".celltag_wb-failed .jp-Cell-inputWrapper")
+        assert v.page.is_visible("text=raise KeyError('no such column')")
+        assert all(nw > 0 and shown for nw, _, _, shown in v.figures())
+        v.check_clean()
+        v.page.screenshot(path=str(tmp_path / "failed.png"), full_page=True)
+    finally:
+        v.close()
+
+
+def test_html_and_script_in_dataset_names_show_as_text_and_never_run(browser, report_runs, hostile_dataset, tmp_path):
+    run = report_runs("data_overview", dataset=str(hostile_dataset), max_cohorts=6, max_periods=6, period="month")
+    assert run.ok, run.error
+    v = Visit(browser, run.report)
+    try:
+        assert v.page.evaluate("typeof window.__xss") == "undefined"
+        text = v.page.inner_text("body")
+        for payload in (XSS_NAME, XSS_IMG, XSS_SCRIPT):
+            assert payload in text, f"{payload!r} is not shown as text"
+        # exactly as written, also inside the report's own sentences
+        assert f"{XSS_NAME}: {XSS_IMG} description" in text
+        assert f"the largest segment is {XSS_SCRIPT} with" in text
+        assert f"the largest channel is {XSS_IMG} with" in text
+        assert v.page.locator("script").count() == 0
+        assert v.page.locator("img:not(.wb-figure)").count() == 0  # no <img> made from data
+        assert all(nw > 0 and shown for nw, _, _, shown in v.figures())
+        v.check_clean()
+        v.page.screenshot(path=str(tmp_path / "hostile.png"), full_page=True)
+    finally:
+        v.close()
+
+    from workbench.reports.index import build_index
+
+    hostile_index = tmp_path / "index-reports"
+    shutil.copytree(run.run_dir, hostile_index / "data_overview" / run.run_id)
+    v = Visit(browser, build_index(hostile_index))
+    try:
+        assert v.page.evaluate("typeof window.__xss") == "undefined"
+        assert XSS_NAME in v.page.locator("body").text_content()  # the recorded data.name metric
+        assert v.page.locator("script").count() == 0
+        v.check_clean()
+    finally:
+        v.close()

@@ -1,0 +1,133 @@
+"""The run index and run comparison, on run folders written by hand (no kernel)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from workbench.cli import main
+from workbench.reports.compare import compare_runs
+from workbench.reports.errors import RunNotFoundError
+from workbench.reports.index import build_index, find_run, list_runs
+
+
+def fake_run(reports, notebook, run_id, *, status="succeeded", params=None, defaults=None, metrics=None, started=None, key_metrics=()):
+    d = reports / notebook / run_id
+    d.mkdir(parents=True)
+    manifest = {
+        "notebook": notebook, "notebook_file": f"{notebook}.ipynb", "run_id": run_id, "status": status,
+        "title": notebook.replace("_", " ").title(), "parameters": params or {}, "defaults": defaults or {},
+        "dataset": (params or {}).get("dataset"), "started_at": started or f"2026-11-{run_id[6:8]}T{run_id[9:11]}:00:00+00:00",
+        "duration_s": 12.5, "key_metrics": list(key_metrics),
+        "error": {"ename": "ValueError", "evalue": "boom <b>"} if status == "failed" else None,
+    }
+    (d / "manifest.json").write_text(json.dumps(manifest))
+    (d / "metrics.json").write_text(json.dumps(metrics or {}))
+    (d / "report.html").write_text("<html></html>")
+    return d
+
+
+@pytest.fixture
+def reports(tmp_path):
+    r = tmp_path / "reports"
+    fake_run(r, "data_overview", "20261120T090000Z-aaaa1111", params={"dataset": "sample", "period": "month"},
+             defaults={"dataset": "sample", "period": "month"}, metrics={"data.users": 2000, "retention.period_1": 0.8, "data.name": "x"},
+             key_metrics=["retention.period_1"])
+    fake_run(r, "data_overview", "20261121T090000Z-bbbb2222", params={"dataset": "cdnow-sample", "period": "week"},
+             defaults={"dataset": "sample", "period": "month"}, metrics={"data.users": 2357, "retention.period_1": 0.6, "data.new": 1})
+    fake_run(r, "customer_lifetime_value", "20261122T090000Z-cccc3333", status="failed",
+             params={"dataset": "<script>alert(1)</script>"}, metrics={})
+    (r / "data_overview" / ".tmp-20261122T100000Z-dddd4444").mkdir()  # an unfinished run
+    return r
+
+
+def test_runs_are_listed_newest_first_and_unfinished_ones_ignored(reports):
+    runs = list_runs(reports)
+    assert [r.run_id for r in runs] == ["20261122T090000Z-cccc3333", "20261121T090000Z-bbbb2222", "20261120T090000Z-aaaa1111"]
+
+
+def test_index_lists_every_run_with_status_parameters_metrics_and_links(reports):
+    path = build_index(reports)
+    assert path == reports / "index.html"
+    html = path.read_text()
+    assert "<script" not in html.lower() and "Content-Security-Policy" in html
+    assert 'font-family: var(--wb-font)' in html and '"Segoe UI"' in html  # the stylesheet is inlined as CSS, not escaped
+    for rid in ("20261120T090000Z-aaaa1111", "20261121T090000Z-bbbb2222", "20261122T090000Z-cccc3333"):
+        assert rid in html
+    for nb, rid in (("data_overview", "20261120T090000Z-aaaa1111"), ("customer_lifetime_value", "20261122T090000Z-cccc3333")):
+        assert f'href="{nb}/{rid}/report.html"' in html and f'href="{nb}/{rid}/metrics.json"' in html
+    assert "dddd4444" not in html and "1 unfinished run folder" in html
+    # summary: 3 runs, 2 notebooks, 1 failed
+    assert re.search(r"<b>3</b>runs", html) and re.search(r"<b>2</b>notebooks", html) and re.search(r"<b>1</b>failed", html)
+    assert 'wb-badge-failed">failed' in html and 'wb-badge-succeeded">succeeded' in html
+    # non-default parameters are marked; key metrics from the manifest come first
+    assert 'wb-chip wb-chip-changed" title="differs from the default">period=&#39;week&#39;' in html
+    assert 'wb-chip" title="default">period=&#39;month&#39;' in html
+    assert "<span>retention.period_1</span> 0.8" in html
+    # text from runs is escaped
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "boom &lt;b&gt;" in html
+    # grouped by notebook, with a section per notebook
+    assert 'id="nb-data_overview"' in html and 'id="nb-customer_lifetime_value"' in html
+
+
+def test_index_is_rebuilt_from_manifests_not_edited(reports):
+    first = build_index(reports).read_text()
+    (reports / "index.html").write_text("edited by hand")
+    assert build_index(reports).read_text() == first
+    fake_run(reports, "data_overview", "20261123T090000Z-eeee5555", params={"dataset": "sample"})
+    assert "eeee5555" in build_index(reports).read_text()
+
+
+def test_runs_are_found_by_folder_id_prefix_and_notebook(reports):
+    assert find_run(reports / "data_overview" / "20261120T090000Z-aaaa1111").run_id.endswith("aaaa1111")
+    assert find_run("20261121T090000Z-bbbb2222", reports).run_id.endswith("bbbb2222")
+    assert find_run("20261121", reports).run_id.endswith("bbbb2222")
+    assert find_run("data_overview/20261120", reports).run_id.endswith("aaaa1111")
+    assert find_run("data_overview", reports).run_id.endswith("bbbb2222")  # latest
+    assert find_run("data_overview~1", reports).run_id.endswith("aaaa1111")
+    with pytest.raises(RunNotFoundError, match="matches 3 runs"):
+        find_run("2026112", reports)
+    with pytest.raises(RunNotFoundError, match="has only 2 run"):
+        find_run("data_overview~2", reports)
+    with pytest.raises(RunNotFoundError, match="notebooks with runs: customer_lifetime_value, data_overview"):
+        find_run("nothing-like-this", reports)
+
+
+def test_compare_shows_changed_added_and_removed_metrics(reports):
+    cmp = compare_runs("data_overview~1", "data_overview", reports)
+    t = cmp.table
+    assert t.loc["data.users", "status"] == "changed"
+    assert t.loc["data.users", "change"] == 357
+    assert t.loc["data.users", "pct_change"] == pytest.approx(17.85)
+    assert t.loc["retention.period_1", "change"] == pytest.approx(-0.2)
+    assert t.loc["data.new", "status"] == "added" and t.loc["data.name", "status"] == "removed"
+    assert set(cmp.parameters.index) == {"dataset", "period"}
+    text = cmp.to_text()
+    assert "dataset: 'sample' -> 'cdnow-sample'" in text
+    assert re.search(r"data\.users\s+2,000\s+2,357\s+\+357\s+\+17\.9%", text)
+    assert re.search(r"data\.new\s+-\s+1\s+added", text)
+
+
+def test_compare_of_a_run_with_itself_says_identical(reports):
+    cmp = compare_runs("data_overview", "data_overview", reports)
+    assert (cmp.table.status == "same").all()
+    assert "all 3 metrics are identical" in cmp.to_text()
+
+
+def test_cli_index_and_compare(reports, capsys):
+    assert main(["index", "--reports", str(reports)]) == 0
+    out = capsys.readouterr().out
+    assert "3 run(s), 1 failed" in out and "1 unfinished run folder" in out
+    assert main(["index", "--reports", str(reports), "--prune"]) == 0
+    out = capsys.readouterr().out
+    assert "removed unfinished run folder" in out and not (reports / "data_overview" / ".tmp-20261122T100000Z-dddd4444").exists()
+    assert main(["compare", "data_overview~1", "data_overview", "--reports", str(reports)]) == 0
+    out = capsys.readouterr().out
+    assert "data.users" in out and "+357" in out and "retention.period_1" in out
+    assert main(["compare", "data_overview~1", "data_overview", "--reports", str(reports), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert {r["metric"]: r["status"] for r in records} == {"data.name": "removed", "data.new": "added", "data.users": "changed", "retention.period_1": "changed"}
+    assert main(["compare", "nope", "data_overview", "--reports", str(reports)]) == 1
+    assert "no finished run matches 'nope'" in capsys.readouterr().err
