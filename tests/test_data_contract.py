@@ -253,3 +253,12 @@ def test_cli_validate_valid(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "workbench.cli", "validate", str(folder)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "valid" in proc.stdout and "experiments  yes" in proc.stdout
+
+
+def test_validate_false_skips_rule_checks_but_not_missing_columns(tmp_path):
+    folder = _broken(tmp_path, "users", lambda d: d.assign(user_id=["u1", "u1", "u3"]))
+    ds = load_dataset(folder, validate=False)  # duplicate ids not checked
+    assert ds.row_counts()["users"] == 3
+    missing = _broken(tmp_path / "b", "events", lambda d: d.drop(columns="event_type"))
+    with pytest.raises(DataError, match="required column missing"):
+        load_dataset(missing, validate=False)

@@ -37,6 +37,8 @@ def connect(backend=None):
         return backend
     if con.name == "duckdb":  # timestamps without a zone are UTC
         con.raw_sql("SET TimeZone = 'UTC'")
+    elif con.name == "pyspark":
+        con._session.conf.set("spark.sql.session.timeZone", "UTC")
     return con
 
 
@@ -74,7 +76,7 @@ def _kind(dtype) -> str:
     return str(dtype)
 
 
-def _typed(raw: ibis.Table, spec: TableSpec, violations: list[Violation]) -> ibis.Table:
+def _typed(raw: ibis.Table, spec: TableSpec, violations: list[Violation], check: bool = True) -> ibis.Table:
     """Cast the contract's columns to their types, recording values that do
     not parse and columns of a type that cannot hold them."""
     casts = {}
@@ -116,8 +118,9 @@ def _typed(raw: ibis.Table, spec: TableSpec, violations: list[Violation]) -> ibi
                 casts[col.name] = ibis.null("float64")  # reported once; keeps later checks from failing
                 continue
         if kind == "string":
-            bad = raw.filter(c.notnull() & (c.strip() != "") & typed.isnull())
-            _add(violations, bad, spec.name, col.name, f"values that do not parse as a {col.dtype}", [col.name])
+            if check:
+                bad = raw.filter(c.notnull() & (c.strip() != "") & typed.isnull())
+                _add(violations, bad, spec.name, col.name, f"values that do not parse as a {col.dtype}", [col.name])
             typed = (c.strip() == "").ifelse(ibis.null(typed.type()), typed)
         casts[col.name] = typed
     return raw.mutate(**casts)
@@ -183,7 +186,7 @@ def _check_missing_columns(raw, spec, violations) -> bool:
     return not missing
 
 
-def _validate(folder: Path, con) -> tuple[dict[str, ibis.Table], list[Violation]]:
+def _validate(folder: Path, con, check: bool = True) -> tuple[dict[str, ibis.Table], list[Violation]]:
     files, violations = find_tables(folder)
     if "users" not in files and not ("kpis" in files and "events" not in files):
         what = "users.parquet or users.csv" if "events" in files or not files else "users"
@@ -200,7 +203,9 @@ def _validate(folder: Path, con) -> tuple[dict[str, ibis.Table], list[Violation]
             violations.append(Violation(name, None, f"file {path.name} cannot be read: {str(exc).splitlines()[0]}", 0))
             continue
         if _check_missing_columns(raw, spec, violations):
-            tables[name] = _typed(raw, spec, violations)
+            tables[name] = _typed(raw, spec, violations, check)
+    if not check:
+        return tables, violations
 
     users = tables.get("users")
     if users is not None:
@@ -326,12 +331,13 @@ def _meta(folder: Path) -> dict:
 def load_dataset(path, backend=None, *, validate: bool = True) -> Dataset:
     """Load a dataset folder (or built-in name: ``sample``, ``cdnow``,
     ``cdnow-sample``) as typed Ibis tables; raises DataError listing every
-    contract violation."""
+    contract violation. ``validate=False`` skips the rule checks (for data
+    already validated; missing tables or columns are still refused)."""
     folder = resolve_dataset(path)
     con = connect(backend)
     meta = _meta(folder)
-    tables, violations = _validate(folder, con)
-    if validate and violations:
+    tables, violations = _validate(folder, con, check=validate)
+    if violations:
         raise DataError(violations, str(folder))
     return Dataset(path=folder, con=con, meta=meta, **tables)
 

@@ -1,0 +1,245 @@
+"""Benchmark the analysis tables: the workbench (Ibis on DuckDB) against plain
+pandas ``groupby``, building the survival and repeat-purchase tables from the
+same Parquet files of a 1,000,000-user simulated dataset.
+
+    .venv/bin/python benchmarks/bench_tables.py                  # 1,000,000 users
+    .venv/bin/python benchmarks/bench_tables.py --users 100000   # a quicker look
+    .venv/bin/python benchmarks/bench_tables.py --dataset DIR    # any contract dataset (Parquet)
+
+The dataset is simulated once (``workbench simulate --users N --seed 1``) and
+cached under data/interim/sim-<N> (git-ignored). Each side runs in a fresh
+child process, so its peak resident memory (read by the parent with wait4) is
+its own: read the Parquet files, compute ``survival(churn_after_days=30)`` and
+``repeat_summary(time_unit="week")`` and hold both results as pandas frames.
+The timed span starts before the files are opened and ends when both frames
+exist (interpreter start-up and imports excluded; the peak memory includes
+them). The results of the two sides must be equal, or the benchmark fails.
+
+The workbench side opens the Parquet files as a Dataset without the contract
+checks (pandas checks nothing either); a third child times ``load_dataset``
+with validation for reference. Target: the workbench at least 3x faster than
+pandas and at most half its peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGET_SPEEDUP = 3.0
+TARGET_MEMORY = 0.5
+
+# ---------------------------------------------------------------- the two sides
+WORKBENCH = r"""
+import json, sys, time
+from pathlib import Path
+folder, out = Path(sys.argv[1]), Path(sys.argv[2])
+import yaml
+from workbench.data import Dataset, connect
+from workbench import tables as wt
+
+t0, c0 = time.perf_counter(), time.process_time()
+con = connect()  # in-process DuckDB, UTC
+ds = Dataset(
+    path=folder, con=con, meta=yaml.safe_load((folder / "dataset.yml").read_text()) or {},
+    users=con.read_parquet(str(folder / "users.parquet")),
+    events=con.read_parquet(str(folder / "events.parquet")),
+)
+survival = wt.survival(ds, churn_after_days=30).to_pandas()
+summary = wt.repeat_summary(ds, time_unit="week").to_pandas()
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+survival.to_parquet(out / "survival.parquet"); summary.to_parquet(out / "repeat_summary.parquet")
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rows": [len(survival), len(summary)]}))
+"""
+
+VALIDATED = r"""
+import json, sys, time
+from pathlib import Path
+folder = Path(sys.argv[1])
+from workbench.data import load_dataset
+from workbench import tables as wt
+
+t0 = time.perf_counter()
+ds = load_dataset(folder)
+t1 = time.perf_counter()
+survival = wt.survival(ds, churn_after_days=30).to_pandas()
+summary = wt.repeat_summary(ds, time_unit="week").to_pandas()
+print(json.dumps({"seconds": time.perf_counter() - t0, "validate_seconds": t1 - t0, "rows": [len(survival), len(summary)]}))
+"""
+
+PANDAS = r"""
+import json, sys, time
+from pathlib import Path
+folder, out = Path(sys.argv[1]), Path(sys.argv[2])
+import numpy as np
+import pandas as pd
+import yaml
+
+DAY = 86_400
+
+
+def secs(ts):
+    # whole seconds since 1970 (floor), as the workbench does
+    return ts.to_numpy().astype("datetime64[us]").astype("int64") // 1_000_000
+
+
+t0, c0 = time.perf_counter(), time.process_time()
+meta = yaml.safe_load((folder / "dataset.yml").read_text()) or {}
+users = pd.read_parquet(folder / "users.parquet")
+events = pd.read_parquet(folder / "events.parquet", columns=["user_id", "event_at", "event_type", "amount"])
+end = pd.Timestamp(meta["observation_end"]) if meta.get("observation_end") else events["event_at"].max()
+end_s = int(pd.Timestamp(end).value // 1_000_000_000)
+events = events[events["event_at"] <= end]
+
+# survival: churn = first cancel, else 30 days of inactivity before the end, else censored
+users = users[users["signup_at"] <= end].set_index("user_id")
+last_at = events.groupby("user_id")["event_at"].max()
+cancel_at = events[events["event_type"] == "cancel"].groupby("user_id")["event_at"].min()
+s = users.join(last_at.rename("last_at")).join(cancel_at.rename("cancel_at"))
+last_activity = s["last_at"].fillna(s["signup_at"])
+inactive = (end_s - secs(last_activity)) >= 30 * DAY
+cancelled = s["cancel_at"].notna().to_numpy()
+end_at = np.where(cancelled, s["cancel_at"], np.where(inactive, last_activity, np.datetime64(end, "us")))
+s["end_at"] = pd.to_datetime(end_at).astype("datetime64[us]")
+s["duration"] = (secs(s["end_at"]) - secs(s["signup_at"])) / DAY
+s["churned"] = (cancelled | inactive).astype("int64")
+attributes = [c for c in users.columns if c not in ("signup_at", "referred_by")]
+survival = s[["signup_at", "end_at", "duration", "churned", *attributes]].sort_index().reset_index()
+
+# repeat summary: purchase days, calibration = holdout end = observation end, weeks
+p = events[events["event_type"] == "purchase"]
+p = p.assign(day=secs(p["event_at"]) // DAY)
+cal = hold = end_s // DAY
+days = p[p["day"] <= hold].groupby(["user_id", "day"]).agg(spend=("amount", "sum"), first_at=("event_at", "min"))
+days = days.reset_index()
+c = days[days["day"] <= cal].groupby("user_id").agg(
+    first_purchase_at=("first_at", "min"), first_day=("day", "min"), last_day=("day", "max"),
+    n_days=("day", "size"), spend_cal=("spend", "sum"), first_spend=("spend", "first"),
+)
+h = days[(days["day"] > cal) & (days["day"] <= hold)].groupby("user_id").agg(
+    frequency_holdout=("day", "size"), monetary_holdout=("spend", "sum"))
+c = c.join(h)
+frequency = c["n_days"] - 1
+summary = pd.DataFrame({
+    "first_purchase_at": c["first_purchase_at"],
+    "frequency": frequency.astype("int64"),
+    "recency": (c["last_day"] - c["first_day"]) / 7.0,
+    "T": (cal - c["first_day"]) / 7.0,
+    "monetary_value": ((c["spend_cal"] - c["first_spend"]) / frequency).where(frequency > 0),
+    "frequency_holdout": c["frequency_holdout"].fillna(0).astype("int64"),
+    "monetary_holdout": c["monetary_holdout"].fillna(0.0).astype("float64"),
+    "duration_holdout": (hold - cal) / 7.0,
+}).sort_index().reset_index()
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+survival.to_parquet(out / "survival.parquet"); summary.to_parquet(out / "repeat_summary.parquet")
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu, "rows": [len(survival), len(summary)]}))
+"""
+
+
+# ---------------------------------------------------------------- running
+def run_child(code: str, *argv: str) -> dict:
+    """Run ``code`` in a fresh interpreter; its JSON line plus wall time and peak RSS (MB)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        out.seek(0), err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    if proc.returncode != 0:
+        sys.exit(f"benchmark child failed (exit {proc.returncode}):\n{stderr[-4000:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    result["wall_seconds"] = wall
+    result["peak_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
+    return result
+
+
+def ensure_dataset(users: int, seed: int) -> Path:
+    folder = ROOT / "data" / "interim" / f"sim-{users // 1000}k" if users % 1_000_000 else ROOT / "data" / "interim" / f"sim-{users // 1_000_000}m"
+    if not (folder / "events.parquet").exists():
+        print(f"simulating {users:,} users into {folder.relative_to(ROOT)} (once; cached) ...", flush=True)
+        cmd = [sys.executable, "-m", "workbench.cli", "simulate", "--users", str(users), "--seed", str(seed),
+               "--out", str(folder), "--quiet", "--force"]
+        subprocess.run(cmd, check=True, cwd=ROOT)
+    return folder
+
+
+def compare(a: Path, b: Path) -> list[str]:
+    """Differences between the two sides' results (empty when equal)."""
+    import pandas as pd
+
+    problems = []
+    for name, key in (("survival", "user_id"), ("repeat_summary", "user_id")):
+        x = pd.read_parquet(a / f"{name}.parquet").sort_values(key).reset_index(drop=True)
+        y = pd.read_parquet(b / f"{name}.parquet").sort_values(key).reset_index(drop=True)
+        try:
+            pd.testing.assert_frame_equal(x, y, check_dtype=False, check_exact=False, rtol=1e-9, atol=1e-9)
+        except AssertionError as exc:
+            problems.append(f"{name}: {str(exc).splitlines()[0:6]}")
+    return problems
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="\n".join(__doc__.splitlines()[2:]))
+    ap.add_argument("--users", type=int, default=1_000_000, help="simulated users (default 1,000,000)")
+    ap.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    ap.add_argument("--dataset", type=Path, help="use this dataset folder (Parquet tables) instead of simulating")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per side; the fastest time and its memory are reported")
+    ap.add_argument("--no-validated", action="store_true", help="skip the reference run with load_dataset's validation")
+    args = ap.parse_args()
+
+    folder = args.dataset.resolve() if args.dataset else ensure_dataset(args.users, args.seed)
+    events_mb = (folder / "events.parquet").stat().st_size / 1e6
+    print(f"dataset {folder}: events.parquet {events_mb:,.0f} MB; {os.cpu_count()} CPU(s)", flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        wb_dir, pd_dir = Path(tmp, "workbench"), Path(tmp, "pandas")
+        wb_dir.mkdir(), pd_dir.mkdir()
+        wb_runs, pd_runs = [], []
+        for i in range(args.repeat):  # alternate, so both sides see the same machine load
+            wb_runs.append(run_child(WORKBENCH, str(folder), str(wb_dir)))
+            print(f"  run {i + 1}: workbench {wb_runs[-1]['seconds']:.2f} s", flush=True)
+            pd_runs.append(run_child(PANDAS, str(folder), str(pd_dir)))
+            print(f"  run {i + 1}: pandas    {pd_runs[-1]['seconds']:.2f} s", flush=True)
+        problems = compare(wb_dir, pd_dir)
+    validated = None if args.no_validated else run_child(VALIDATED, str(folder))
+
+    wb = min(wb_runs, key=lambda r: r["seconds"])
+    pdr = min(pd_runs, key=lambda r: r["seconds"])
+    speedup = pdr["seconds"] / wb["seconds"]
+    memory = wb["peak_mb"] / pdr["peak_mb"]
+    print()
+    print("survival + repeat_summary, read Parquet -> pandas frames"
+          f" ({wb['rows'][0]:,} users, {wb['rows'][1]:,} customers)")
+    cpu_ratio = pdr["cpu_seconds"] / wb["cpu_seconds"]
+    print(f"{'':<30}{'time (s)':>10}{'CPU (s)':>10}{'peak RSS (MB)':>15}")
+    print(f"{'workbench (Ibis + DuckDB)':<30}{wb['seconds']:>10.2f}{wb['cpu_seconds']:>10.2f}{wb['peak_mb']:>15,.0f}")
+    print(f"{'pandas groupby':<30}{pdr['seconds']:>10.2f}{pdr['cpu_seconds']:>10.2f}{pdr['peak_mb']:>15,.0f}")
+    print(f"{'pandas / workbench':<30}{speedup:>9.1f}x{cpu_ratio:>9.1f}x{1 / memory:>14.1f}x")
+    if validated:
+        print(f"{'workbench incl. load_dataset':<30}{validated['seconds']:>10.2f}{'':>10}{validated['peak_mb']:>15,.0f}"
+              f"  (contract validation: {validated['validate_seconds']:.2f} s of it)")
+    print()
+    ok_speed, ok_mem = speedup >= TARGET_SPEEDUP, memory <= TARGET_MEMORY
+    print(f"target >= {TARGET_SPEEDUP:.0f}x faster: {'met' if ok_speed else 'MISSED'} ({speedup:.1f}x); "
+          f"target <= {TARGET_MEMORY:.0%} of pandas' peak memory: {'met' if ok_mem else 'MISSED'} ({memory:.0%})")
+    if not ok_speed and cpu_ratio >= TARGET_SPEEDUP:
+        print(f"  (CPU time ratio {cpu_ratio:.1f}x: the machine was busy; DuckDB's threads got less than their cores)")
+    if problems:
+        print("RESULTS DIFFER between the workbench and pandas:\n  " + "\n  ".join(problems))
+        return 1
+    print("results equal: yes (every row and column of both tables)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

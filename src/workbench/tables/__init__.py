@@ -1,0 +1,36 @@
+"""Analysis tables: Ibis expressions that reduce raw events to the small
+tables the models fit on (the sufficient statistics of DESIGN.md).
+
+Every function takes a loaded :class:`~workbench.data.Dataset` first and
+returns an Ibis table expression on the dataset's backend (DuckDB, PySpark or
+any other); nothing is computed until you call ``.to_pandas()`` on it, and
+only these small tables are pulled into pandas. The same call gives the same
+result on every backend. See docs/tables.md for the columns of each table.
+"""
+
+from __future__ import annotations
+
+from workbench.tables.cohorts import cohort_retention
+from workbench.tables.conversion import conversion, conversion_risk_sets
+from workbench.tables.experiments import experiment_outcomes
+from workbench.tables.kpis import kpis
+from workbench.tables.purchases import repeat_summary, repeat_summary_compressed
+from workbench.tables.referrals import referrals
+from workbench.tables.survival import episodes, risk_sets, survival
+
+#: every analysis table by name (the names of the ``workbench tables`` command)
+TABLE_FUNCTIONS = {
+    "kpis": kpis,
+    "repeat_summary": repeat_summary,
+    "repeat_summary_compressed": repeat_summary_compressed,
+    "survival": survival,
+    "episodes": episodes,
+    "risk_sets": risk_sets,
+    "cohort_retention": cohort_retention,
+    "conversion": conversion,
+    "conversion_risk_sets": conversion_risk_sets,
+    "experiment_outcomes": experiment_outcomes,
+    "referrals": referrals,
+}
+
+__all__ = ["TABLE_FUNCTIONS", *TABLE_FUNCTIONS]
