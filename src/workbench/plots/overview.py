@@ -35,7 +35,7 @@ def use_report_style() -> None:
         "figure.dpi": 100,
         "savefig.dpi": 100,
         "figure.figsize": (9.5, 4.2),
-        "axes.titleweight": "semibold",
+        "axes.titleweight": "bold",
         "axes.titlesize": 12,
         "axes.spines.top": False,
         "axes.spines.right": False,
