@@ -1,0 +1,200 @@
+"""Referrals: do co-creators bring in more users?
+
+:func:`referral_rate_ratio` fits a rate model on
+``workbench.tables.referrals`` (one row per user and exposure state, with the
+days observed alive in that state and the users referred meanwhile):
+``log E[referrals] = log(exposure_days) + b * exposed + covariates``, a Poisson
+GLM (or a negative binomial one for overdispersed counts) with the exposure
+time as offset. exp(b) is the rate ratio: referrals per day alive while a
+co-creator against before/without co-creating. Standard errors are
+cluster-robust by user (a user contributes a row in each state), which also
+keeps the Poisson intervals valid under overdispersion.
+
+Calendar time. The referral base rate usually changes with calendar time
+(word of mouth fades as the market saturates), and a user's co-creating time
+comes later in calendar time than their non-co-creating time, so a ratio
+pooled over the whole period is biased (toward 1 when the rate falls). When
+the table is split by calendar period (a ``period`` column), pass
+``period="period"`` to compare within periods (one fixed effect each).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from workbench.errors import ModelError, ParameterError
+from workbench.models.results import Result, summary_frame
+from workbench.models.survival import _as_list, _numeric, _require_columns, design_matrix
+
+
+@dataclass(frozen=True)
+class RateRatioResult(Result):
+    """Referral rate ratio of co-creators versus others.
+
+    ``rates``: per exposure state, users, person-days, referrals and the crude
+    rate per 1,000 days. ``params``/``cov``: log rate ratios of the
+    exposure and covariates (cluster-robust by user).
+    """
+
+    label: str
+    family: str
+    params: pd.Series
+    cov: pd.DataFrame
+    exposure: str
+    rates: pd.DataFrame
+    adjusted_for: tuple
+    period: str | None
+    n_users: int
+    dispersion: float
+    alpha: float = 0.05
+
+    def rate_ratio(self, name: str | None = None) -> tuple[float, float, float]:
+        row = self.summary().loc[name or self.exposure]
+        return float(row["rate_ratio"]), float(row["rr_ci_low"]), float(row["rr_ci_high"])
+
+    def summary(self) -> pd.DataFrame:
+        t = summary_frame(self.params.index, self.params.to_numpy(), np.sqrt(np.diag(self.cov.to_numpy())), alpha=self.alpha)
+        t["rate_ratio"] = np.exp(t["estimate"])
+        t["rr_ci_low"] = np.exp(t["ci_low"])
+        t["rr_ci_high"] = np.exp(t["ci_high"])
+        t["p_value"] = 2 * stats.norm.sf(np.abs(t["estimate"] / t["std_err"]))
+        return t
+
+    def to_metrics(self, prefix: str = "referrals") -> dict:
+        rr, lo, hi = self.rate_ratio()
+        return {f"{prefix}.rate_ratio": rr, f"{prefix}.rate_ratio_ci_low": lo, f"{prefix}.rate_ratio_ci_high": hi,
+                f"{prefix}.dispersion": self.dispersion}
+
+    def _repr_html_(self) -> str:
+        head = (f"<strong>{self.label}</strong><br>{self.family} GLM, offset log(exposure days), cluster-robust by user "
+                f"({self.n_users:,} users); Pearson dispersion {self.dispersion:.2f}<br>")
+        return head + self.summary()[["rate_ratio", "rr_ci_low", "rr_ci_high", "p_value"]].to_html(
+            float_format=lambda v: f"{v:.4g}") + self.rates.to_html(float_format=lambda v: f"{v:,.3f}")
+
+
+def referral_rate_ratio(referrals: pd.DataFrame, *, exposure: str = "exposed", adjust_for=(), period: str | None = None,
+                        family: str = "poisson", alpha: float = 0.05) -> RateRatioResult:
+    """Referral rate ratio, co-creators versus others, from a Poisson
+    (``family="poisson"``) or negative binomial (``"negative_binomial"``,
+    dispersion estimated by maximum likelihood) GLM with log exposure days as
+    offset, adjusted for ``adjust_for`` and, if ``period`` names a calendar
+    period column, compared within periods. Rows with no exposure time are
+    dropped."""
+    import statsmodels.api as sm
+
+    where = "referral_rate_ratio"
+    if family not in ("poisson", "negative_binomial"):
+        raise ParameterError(f"{where}: family must be 'poisson' or 'negative_binomial', got {family!r}")
+    adjust_for = [c for c in _as_list(adjust_for, "adjust_for") if c != exposure]
+    _require_columns(referrals, ["user_id", exposure, "exposure_days", "referrals", *adjust_for] + ([period] if period else []),
+                     where, "Build it with workbench.tables.referrals(ds, exposure=...).to_pandas().")
+    df = referrals.loc[_numeric(referrals, "exposure_days", where) > 0]
+    if len(df) == 0:
+        raise ModelError(f"{where}: no row has positive exposure time.")
+    y = _numeric(df, "referrals", where)
+    if (y < 0).any():
+        raise ModelError(f"{where}: negative referral counts in {int((y < 0).sum())} rows.")
+    x = _numeric(df, exposure, where)
+    if not (x == 1).any():
+        raise ModelError(f"{where}: no user time is exposed (nobody co-created), so co-creators cannot be compared with others.")
+    if not (x == 0).any():
+        raise ModelError(f"{where}: all user time is exposed; there is no unexposed time to compare with.")
+    if y.sum() == 0:
+        raise ModelError(f"{where}: nobody referred anyone in these data; there is no rate to compare.")
+    for level, word in ((1, "co-creators"), (0, "others")):
+        if y[x == level].sum() == 0:
+            raise ModelError(f"{where}: {word} made no referrals at all, so the rate ratio would be "
+                             f"{'0' if level else 'infinite'}; there is too little referral data.")
+    X, names = design_matrix(df, [exposure, *adjust_for], where=where)
+    if period:
+        P = pd.get_dummies(df[period].astype(str), prefix="period", drop_first=True, dtype=float)
+        X = np.column_stack([X, P.to_numpy()])
+    exog = np.column_stack([np.ones(len(df)), X])
+    off = np.log(_numeric(df, "exposure_days", where))
+    groups = pd.factorize(df["user_id"])[0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if family == "poisson":
+            fit = sm.GLM(y, exog, family=sm.families.Poisson(), offset=off).fit(cov_type="cluster", cov_kwds={"groups": groups})
+            mu = fit.fittedvalues
+            dispersion = float(((y - mu) ** 2 / mu).sum() / max(len(y) - exog.shape[1], 1))
+            params, cov = fit.params[1: 1 + len(names)], fit.cov_params()[1: 1 + len(names), 1: 1 + len(names)]
+        else:
+            from statsmodels.discrete.discrete_model import NegativeBinomial
+
+            fit = NegativeBinomial(y, exog, offset=off).fit(disp=0, maxiter=200, cov_type="cluster", cov_kwds={"groups": groups})
+            if not fit.mle_retvals.get("converged", True):
+                raise ModelError(f"{where}: the negative binomial fit did not converge; use family='poisson' (its robust "
+                                 "intervals remain valid under overdispersion).")
+            dispersion = float(fit.params[-1])
+            params, cov = fit.params[1: 1 + len(names)], np.asarray(fit.cov_params())[1: 1 + len(names), 1: 1 + len(names)]
+    idx = pd.Index(names, name="covariate")
+    rates = pd.DataFrame({"state": np.where(x == 1, "co-creator", "not (yet) co-creator"), "user_id": df["user_id"].to_numpy(),
+                          "days": np.exp(off), "referrals": y})
+    rates = rates.groupby("state").agg(users=("user_id", "nunique"), person_days=("days", "sum"), referrals=("referrals", "sum"))
+    rates["per_1000_days"] = 1000 * rates["referrals"] / rates["person_days"]
+    label = "Referral rate ratio, co-creators vs others" + (f", adjusted for {', '.join(adjust_for)}" if adjust_for else "")
+    if period:
+        label += f", within {period}"
+    return RateRatioResult(label=label, family=family, params=pd.Series(np.asarray(params), index=idx),
+                           cov=pd.DataFrame(np.asarray(cov), index=idx, columns=idx), exposure=exposure, rates=rates,
+                           adjusted_for=tuple(adjust_for), period=period, n_users=int(groups.max() + 1), dispersion=dispersion,
+                           alpha=alpha)
+
+
+def referrals_by_period(episodes: pd.DataFrame, users: pd.DataFrame, *, period_days: float = 28) -> pd.DataFrame:
+    """Person-days alive and referrals per (user, exposure state, calendar period).
+
+    ``episodes``: ``workbench.tables.episodes(ds, exposure="feedback", ...)``
+    (days since signup, ``exposed`` switching at the first exposure event);
+    ``users``: ``user_id``, ``signup_at``, ``referred_by`` (the users table).
+    Calendar periods are ``period_days`` long from the first signup. A
+    referral counts in the state and period its referred user signed up in,
+    if the referrer was alive and observed then (``(start, stop]``). The
+    result feeds :func:`referral_rate_ratio` with ``period="period"``, which
+    compares co-creators with others within calendar periods. (A calendar
+    split of ``workbench.tables.referrals`` would do this in the engine.)
+    """
+    where = "referrals_by_period"
+    _require_columns(episodes, ["user_id", "start", "stop", "exposed"], where)
+    _require_columns(users, ["user_id", "signup_at", "referred_by"], where)
+    if not period_days > 0:
+        raise ParameterError(f"{where}: period_days must be > 0, got {period_days!r}")
+    signup = pd.to_datetime(users.set_index("user_id")["signup_at"])
+    t0 = signup.min()
+    attrs = [c for c in episodes.columns if c not in ("user_id", "start", "stop", "exposed", "dose", "churned")]
+    agg = {"start": ("start", "min"), "stop": ("stop", "max"), **{c: (c, "first") for c in attrs}}
+    s = episodes.groupby(["user_id", "exposed"], as_index=False).agg(**agg)
+    origin = (s["user_id"].map(signup) - t0).dt.total_seconds().to_numpy() / 86400
+    if np.isnan(origin).any():
+        raise ModelError(f"{where}: {int(np.isnan(origin).sum())} episode user(s) are not in users; pass the full users table.")
+    a, b = origin + s["start"].to_numpy(), origin + s["stop"].to_numpy()
+    parts = []
+    for p in range(int(b.max() // period_days) + 1):
+        lo, hi = p * period_days, (p + 1) * period_days
+        days = np.minimum(b, hi) - np.maximum(a, lo)
+        keep = days > 0
+        part = s.loc[keep, ["user_id", "exposed", *attrs]].copy()
+        part["period"] = p
+        part["exposure_days"] = days[keep]
+        part["_a"], part["_b"] = a[keep], b[keep]
+        parts.append(part)
+    t = pd.concat(parts, ignore_index=True)
+    ref = users.loc[users["referred_by"].notna()]
+    ref_t = (pd.to_datetime(ref["signup_at"]) - t0).dt.total_seconds().to_numpy() / 86400
+    r = pd.DataFrame({"user_id": ref["referred_by"].astype(str).to_numpy(), "_t": ref_t,
+                      "period": np.floor(ref_t / period_days).astype(int)})
+    m = t[["user_id", "exposed", "period", "_a", "_b"]].merge(r, on=["user_id", "period"])
+    m = m[(m["_t"] > m["_a"]) & (m["_t"] <= m["_b"])]
+    counts = m.groupby(["user_id", "exposed", "period"]).size().rename("referrals")
+    t = t.join(counts, on=["user_id", "exposed", "period"])
+    t["referrals"] = t["referrals"].fillna(0).astype(int)
+    return t.drop(columns=["_a", "_b"])
+
+
+__all__ = ["RateRatioResult", "referral_rate_ratio", "referrals_by_period"]

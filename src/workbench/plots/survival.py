@@ -1,0 +1,308 @@
+"""Figures for co-creation and retention: Kaplan-Meier curves with bands and
+at-risk counts, landmark curves, the proportional-hazards check, the
+side-by-side hazard ratios, propensity overlap and balance, weighted
+retention curves and dose-response.
+
+Each function takes result objects from :mod:`workbench.models.survival` /
+:mod:`workbench.models.causal` and returns a matplotlib ``Figure``; nothing
+here fits (smoothers and intervals come with the results). Text from a
+dataset (segment names) is shown literally.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from workbench.errors import ParameterError
+
+PALETTE = "deep"
+
+
+def _safe(text) -> str:
+    return str(text).replace("$", r"\$")
+
+
+def _fmt_p(p: float) -> str:
+    return "p < 0.0001" if p < 1e-4 else f"p = {p:.2g}"
+
+
+def _draw_curves(ax, curves, *, bands=True, labels=None, palette=None):
+    groups = list(dict.fromkeys(curves.curves["group"]))
+    colors = dict(zip(groups, palette or sns.color_palette(PALETTE, len(groups))))
+    for g in groups:
+        c = curves.curves[curves.curves["group"] == g]
+        name = _safe(labels.get(g, g) if labels else g)
+        ax.step(c["time"], c["survival"], where="post", color=colors[g], lw=1.8, label=name)
+        if bands:
+            ax.fill_between(c["time"], c["ci_low"], c["ci_high"], step="post", color=colors[g], alpha=0.18, lw=0)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlim(left=0)
+    return colors
+
+
+def _at_risk_table(ax_table, curves, colors, labels=None):
+    times = list(curves.at_risk.columns)
+    ax_table.set_xlim(ax_table.get_xlim())
+    groups = list(curves.at_risk.index)
+    for i, g in enumerate(groups):
+        y = len(groups) - i
+        for t in times:
+            ax_table.text(t, y, f"{curves.at_risk.loc[g, t]:,.0f}", ha="center", va="center", fontsize=8, color=colors.get(g, "black"))
+        ax_table.text(-0.08, y, _safe(labels.get(g, g) if labels else g), transform=ax_table.get_yaxis_transform(), ha="right",
+                      va="center", fontsize=8, color=colors.get(g, "black"))
+    ax_table.set_ylim(0.3, len(groups) + 0.7)
+    ax_table.set_yticks([])
+    ax_table.set_xticks(times)
+    ax_table.tick_params(axis="x", length=0, labelbottom=False)
+    for side in ("top", "right", "left", "bottom"):
+        ax_table.spines[side].set_visible(False)
+    ax_table.grid(False)
+    ax_table.text(-0.08, len(groups) + 0.9, "number at risk", transform=ax_table.get_yaxis_transform(), ha="right",
+                  va="bottom", fontsize=8, style="italic")
+
+
+def plot_survival_curves(curves, *, title: str | None = None, labels: dict | None = None, bands: bool = True,
+                         at_risk: bool = True, figsize=(8, 5)) -> Figure:
+    """Kaplan-Meier retention curves (a :class:`~workbench.models.survival.SurvivalCurves`)
+    with pointwise confidence bands and the number at risk under the plot;
+    the log-rank p-value in the legend title when there is one."""
+    groups = list(curves.at_risk.index)
+    n_rows = len(groups)
+    if at_risk:
+        fig, (ax, axt) = plt.subplots(2, 1, figsize=figsize, sharex=True,
+                                      gridspec_kw={"height_ratios": [5, 0.45 + 0.3 * n_rows], "hspace": 0.3})
+        fig.subplots_adjust(left=0.2)
+    else:
+        fig, ax = plt.subplots(figsize=figsize)
+    colors = _draw_curves(ax, curves, bands=bands, labels=labels)
+    origin = "signup" if curves.time_origin == "signup" else curves.time_origin
+    ax.set_ylabel("share still retained")
+    ax.set_title(_safe(title or curves.label))
+    legend_title = _safe(curves.group) if curves.group else None
+    if curves.logrank is not None:
+        legend_title = f"{legend_title or ''}  (log-rank {_fmt_p(curves.logrank.p_value)})".strip()
+    if curves.group:
+        ax.legend(title=legend_title, fontsize=9, title_fontsize=9)
+    ax.set_xticks(list(curves.at_risk.columns))
+    if at_risk:
+        _at_risk_table(axt, curves, colors, labels)
+        ax.set_xlabel("")
+        ax.tick_params(labelbottom=True)
+        ax.set_xlabel(f"days since {origin}")
+    else:
+        ax.set_xlabel(f"days since {origin}")
+    return fig
+
+
+def plot_landmark_curves(curves_by_landmark: dict, *, title: str = "Retention after each landmark, by co-creation so far",
+                         labels: dict | None = None, figsize=None) -> Figure:
+    """One panel per landmark day: Kaplan-Meier retention from the landmark of
+    users who had co-created by then versus those who had not, with bands and
+    at-risk counts."""
+    if not curves_by_landmark:
+        raise ParameterError("plot_landmark_curves: no landmark curves to draw")
+    k = len(curves_by_landmark)
+    fig = plt.figure(figsize=figsize or (5 * k, 5.2))
+    outer = fig.add_gridspec(1, k, wspace=0.35, left=0.1, right=0.97)
+    labels = labels or {"0": "not yet", "1": "co-created"}
+    for i, (d, curves) in enumerate(curves_by_landmark.items()):
+        inner = outer[i].subgridspec(2, 1, height_ratios=[5, 1.2], hspace=0.35)
+        ax = fig.add_subplot(inner[0])
+        axt = fig.add_subplot(inner[1], sharex=ax)
+        colors = _draw_curves(ax, curves, labels=labels)
+        ax.set_xticks(list(curves.at_risk.columns))
+        p = f", log-rank {_fmt_p(curves.logrank.p_value)}" if curves.logrank is not None else ""
+        ax.set_title(f"from day {d:g}{p}", fontsize=10)
+        ax.set_xlabel(f"days since day {d:g}")
+        if i == 0:
+            ax.set_ylabel("share still retained")
+            ax.legend(fontsize=9)
+        _at_risk_table(axt, curves, colors, labels)
+    fig.suptitle(_safe(title))
+    return fig
+
+
+def plot_schoenfeld(check, *, covariates=None, figsize=None) -> Figure:
+    """Scaled Schoenfeld residuals against time with the lowess smoother, per
+    covariate (a :class:`~workbench.models.survival.PHCheckResult`): a flat
+    smoother at the fitted log hazard ratio is what proportional hazards look
+    like; the test's p-value is in each title."""
+    names = list(covariates or check.params.index)
+    unknown = [n for n in names if n not in check.params.index]
+    if unknown:
+        raise ParameterError(f"plot_schoenfeld: unknown covariate(s) {unknown}; have {list(check.params.index)}")
+    fig, axes = plt.subplots(1, len(names), figsize=figsize or (5.5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        r = check.residuals
+        ax.scatter(r["time"], r[name], s=4, alpha=0.25, color="grey", lw=0)
+        ax.plot(check.smooth["time"], check.smooth[name], color="C0", lw=2, label="lowess")
+        ax.axhline(check.params[name], color="C3", ls="--", lw=1.2, label=f"fitted log HR {check.params[name]:.3f}")
+        lo, hi = np.nanquantile(r[name], [0.02, 0.98])
+        pad = 0.3 * (hi - lo + 1e-9)
+        ax.set_ylim(lo - pad, hi + pad)
+        p = check.tests.loc[name, "p_value"]
+        ax.set_title(f"{_safe(name)}: slope test {_fmt_p(p)}", fontsize=10)
+        ax.set_xlabel("days since signup (event times)")
+        ax.set_ylabel("scaled Schoenfeld residual (log HR at t)")
+        ax.legend(fontsize=8)
+    fig.suptitle(_safe(f"Proportional-hazards check: {check.label}"), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def plot_hazard_ratios(comparison, *, truth: float | None = None, title: str = "Hazard ratio of co-creation on churn",
+                       figsize=(8, None)) -> Figure:
+    """Forest plot of the hazard ratios in a
+    :class:`~workbench.models.causal.HazardRatioComparison`, log scale, the
+    naive estimate in red and labelled as biased; ``truth`` (e.g. a planted
+    value) as a dashed line."""
+    t = comparison.table
+    h = figsize[1] or 0.6 * len(t) + 1.5
+    fig, ax = plt.subplots(figsize=(figsize[0], h))
+    y = np.arange(len(t))[::-1]
+    for yi, (name, row) in zip(y, t.iterrows()):
+        naive = name == "naive_ever"
+        color = "C3" if naive else "C0"
+        lo, hi = row["ci_low"], row["ci_high"]
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [yi, yi], color=color, lw=2)
+        ax.plot(row["hazard_ratio"], yi, "o", color=color, ms=7)
+        ax.text(1.02, yi, f"{row['hazard_ratio']:.2f}" + (f" ({lo:.2f}-{hi:.2f})" if np.isfinite(lo) else ""),
+                transform=ax.get_yaxis_transform(), va="center", fontsize=9, color=color)
+    ax.axvline(1.0, color="black", lw=0.8)
+    if truth is not None:
+        ax.axvline(truth, color="C2", ls="--", lw=1.2, label=f"planted truth {truth:g}")
+        ax.legend(fontsize=8, loc="lower right")
+    names = [(n.replace("_", " ") + ("  (NAIVE, biased)" if n == "naive_ever" else "")) for n in t.index]
+    ax.set_yticks(y)
+    ax.set_yticklabels(names)
+    for lab, n in zip(ax.get_yticklabels(), t.index):
+        if n == "naive_ever":
+            lab.set_color("C3")
+    ax.set_xscale("log")
+    lo_all = np.nanmin(t[["hazard_ratio", "ci_low"]].to_numpy())
+    hi_all = np.nanmax(t[["hazard_ratio", "ci_high"]].to_numpy())
+    left, right = min(lo_all, truth or 1, 1) * 0.85, max(hi_all, truth or 1, 1) * 1.15
+    ax.set_xlim(left, right)
+    ticks = [v for v in (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0, 1.25, 1.5, 2, 3, 4, 5, 10) if left <= v <= right]
+    ax.set_xticks(ticks)
+    ax.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(plt.NullFormatter())
+    ax.set_xlabel("hazard ratio (co-created vs not; < 1: churn slower)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_overlap(ipw, *, figsize=None) -> Figure:
+    """Propensity of having co-created by each landmark, by group (top), and
+    covariate balance before and after weighting (bottom): standardized mean
+    differences within +/-0.1 after weighting mean the groups are comparable
+    on the measured covariates."""
+    lms = list(ipw.landmarks)
+    fig, axes = plt.subplots(2, len(lms), figsize=figsize or (4.5 * len(lms), 7), squeeze=False)
+    p = ipw.propensity
+    for i, d in enumerate(lms):
+        ax = axes[0, i]
+        sub = p[p["landmark"] == d]
+        bins = np.linspace(0, 1, 41)
+        for level, name, color in ((1, "co-created", "C1"), (0, "not yet", "C0")):
+            x = sub.loc[sub["exposed"] == level, "propensity"]
+            ax.hist(x, bins=bins, density=True, alpha=0.5, color=color, label=name)
+        ax.set_title(f"day {d:g}: propensity to have co-created", fontsize=10)
+        ax.set_xlabel("propensity")
+        if i == 0:
+            ax.set_ylabel("density")
+            ax.legend(fontsize=8)
+        axb = axes[1, i]
+        b = ipw.balance.xs(d, level="landmark")
+        yy = np.arange(len(b))
+        axb.scatter(b["smd_unweighted"], yy, color="C3", label="before weighting", zorder=3)
+        axb.scatter(b["smd_weighted"], yy, color="C2", marker="s", label="after weighting", zorder=3)
+        axb.axvspan(-0.1, 0.1, color="C2", alpha=0.1)
+        axb.axvline(0, color="black", lw=0.8)
+        axb.set_yticks(yy)
+        axb.set_yticklabels([_safe(n) for n in b.index], fontsize=8)
+        axb.set_xlabel("standardized mean difference")
+        if i == 0:
+            axb.legend(fontsize=8)
+    fig.suptitle("Overlap and balance of the landmark comparison")
+    fig.tight_layout()
+    return fig
+
+
+def plot_weighted_curves(ipw, *, figsize=None) -> Figure:
+    """Inverse-probability-weighted retention from each landmark, co-created
+    by then versus not yet (what the curves would be if co-creation by the
+    landmark were unrelated to the measured covariates)."""
+    lms = list(ipw.landmarks)
+    fig, axes = plt.subplots(1, len(lms), figsize=figsize or (4.5 * len(lms), 4), squeeze=False, sharey=True)
+    for ax, d in zip(axes[0], lms):
+        c = ipw.curves[ipw.curves["landmark"] == d]
+        for name, color in (("co-created", "C1"), ("not yet", "C0")):
+            g = c[c["group"] == name]
+            ax.step(g["time"], g["survival"], where="post", color=color, lw=1.8, label=name)
+        hr, lo, hi = ipw.hazard_ratio("weighted", d)
+        ax.set_title(f"from day {d:g}: weighted HR {hr:.2f} ({lo:.2f}-{hi:.2f})", fontsize=10)
+        ax.set_xlabel(f"days since day {d:g}")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlim(left=0)
+    axes[0, 0].set_ylabel("share still retained (weighted)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("Retention after each landmark, weighted for the propensity to co-create")
+    fig.tight_layout()
+    return fig
+
+
+def plot_discrete_hazard(result, *, bin_days: float | None = None, figsize=(8, 4)) -> Figure:
+    """Observed churn per tenure bin (points) and the discrete-time model's fit
+    (lines), co-creators versus others, pooled over strata (a
+    :class:`~workbench.models.survival.DiscreteHazardResult`)."""
+    if result.fitted is None or result.fitted.empty:
+        raise ParameterError("plot_discrete_hazard: the result holds no fitted values")
+    fig, ax = plt.subplots(figsize=figsize)
+    f = result.fitted
+    scale = 1.0 if bin_days is None else float(bin_days)
+    for level, name, color in ((0, "not (yet) co-created", "C0"), (1, "co-created", "C1")):
+        g = f[f["exposed"] == level].sort_values("tenure_bin")
+        x = (g["tenure_bin"] + 0.5) * scale
+        ax.plot(x, g["observed"], "o", ms=3, alpha=0.6, color=color, label=f"{name}: observed")
+        ax.plot(x, g["fitted"], "-", lw=1.8, color=color, label=f"{name}: model")
+    hr, lo, hi = result.hazard_ratio()
+    ax.set_xlabel("days since signup" if bin_days else "tenure bin")
+    ax.set_ylabel(f"churn {f['scale'].iloc[0]}")
+    ax.set_title(_safe(f"{result.label}: hazard ratio {hr:.2f} ({lo:.2f}-{hi:.2f})"), fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def plot_dose_response(dose, *, figsize=(7, 4)) -> Figure:
+    """Hazard ratio of churn by number of adopted ideas so far (against none),
+    with intervals, and the per-idea trend."""
+    fig, ax = plt.subplots(figsize=figsize)
+    lv = dose.levels
+    x = np.arange(1, len(lv) + 1)
+    ax.errorbar(x, lv["hazard_ratio"], yerr=[lv["hazard_ratio"] - lv["hr_ci_low"], lv["hr_ci_high"] - lv["hazard_ratio"]],
+                fmt="o", color="C0", capsize=4, label="by level (vs none)")
+    ax.plot(0, 1.0, "o", color="grey")
+    tr = dose.trend
+    xs = np.arange(0, len(lv) + 1)
+    ax.plot(xs, tr["hazard_ratio"] ** xs, ls="--", color="C1", label=f"trend: {tr['hazard_ratio']:.2f} per idea")
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_xticks(xs)
+    ax.set_xticklabels(["0"] + [n.replace("dose=", "").replace("dose>=", "") + ("+" if ">=" in n else "") for n in lv.index])
+    ax.set_xlabel("adopted ideas so far")
+    ax.set_ylabel("churn hazard ratio vs none")
+    ax.set_title(_safe(dose.label))
+    ax.legend(fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_discrete_hazard", "plot_dose_response", "plot_hazard_ratios", "plot_landmark_curves", "plot_overlap", "plot_schoenfeld",
+           "plot_survival_curves", "plot_weighted_curves"]
