@@ -46,8 +46,11 @@ test: $(VENV)/.installed-dev
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m slow
 
+# Peers for comparison, never dependencies. lifelines declares pandas<3, so it
+# goes in without its dependencies (what it needs is already installed).
 bench: $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet --no-deps 'lifelines==0.30.3' 'autograd-gamma>=0.5'
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lab: $(VENV)/.installed
