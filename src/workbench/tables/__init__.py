@@ -16,7 +16,9 @@ from workbench.tables.experiments import experiment_outcomes
 from workbench.tables.kpis import kpis
 from workbench.tables.purchases import repeat_summary, repeat_summary_compressed
 from workbench.tables.referrals import referrals
+from workbench.tables.subscriptions import subscription_survivors
 from workbench.tables.survival import episodes, risk_sets, survival
+from workbench.tables.tracking import calibration_window, repeat_tracking
 
 #: every analysis table by name (the names of the ``workbench tables`` command)
 TABLE_FUNCTIONS = {
@@ -33,4 +35,4 @@ TABLE_FUNCTIONS = {
     "referrals": referrals,
 }
 
-__all__ = ["TABLE_FUNCTIONS", *TABLE_FUNCTIONS]
+__all__ = ["TABLE_FUNCTIONS", *TABLE_FUNCTIONS, "calibration_window", "repeat_tracking", "subscription_survivors"]
