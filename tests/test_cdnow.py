@@ -1,9 +1,13 @@
 """CDNOW converted into the dataset contract."""
 
+from pathlib import Path
+
 import pandas as pd
 
 from workbench.data import load_dataset
 from workbench.data.cdnow import convert_cdnow
+
+RAW = Path(__file__).resolve().parents[1] / "data" / "raw" / "cdnow"
 
 
 def test_master_file_converts_with_all_customers_and_purchases(tmp_path):
@@ -16,7 +20,7 @@ def test_master_file_converts_with_all_customers_and_purchases(tmp_path):
     assert signups.max().execute() < pd.Timestamp("1997-04-01")
     assert ds.observation_end == pd.Timestamp("1998-06-30")
     total = ds.events.amount.sum().execute()
-    raw = pd.read_csv("data/raw/cdnow/CDNOW_master.txt", sep=r"\s+")
+    raw = pd.read_csv(RAW / "CDNOW_master.txt", sep=r"\s+")
     assert abs(total - raw["dollar_value"].sum()) < 1e-6
 
 
@@ -31,11 +35,10 @@ def test_sample_keeps_same_day_purchases_as_separate_events(tmp_path):
 
 def test_builtin_name_builds_on_first_use(tmp_path, monkeypatch):
     import shutil
-    from pathlib import Path
 
     root = tmp_path / "proj"
     (root / "data" / "raw").mkdir(parents=True)
-    shutil.copytree(Path("data/raw/cdnow"), root / "data" / "raw" / "cdnow")
+    shutil.copytree(RAW, root / "data" / "raw" / "cdnow")
     monkeypatch.setenv("WORKBENCH_ROOT", str(root))
     ds = load_dataset("cdnow-sample")
     assert ds.path == root / "data" / "processed" / "cdnow-sample"

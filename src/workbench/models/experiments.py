@@ -40,11 +40,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from workbench.data.contract import CONTROL_ARM
 from workbench.errors import ModelError, ParameterError
 from workbench.models.results import Result, summary_frame
 from workbench.models.survival import _as_list, _numeric, _require_columns
 
-CONTROL_ARM = "control"
 
 
 # ===================================================================== input
