@@ -124,6 +124,35 @@ def test_landmark_errors():
         ca.landmark_ipw(obs, covariates=["plan"])
 
 
+def test_propensity_separation_is_a_clear_error():
+    # quasi-complete: every enthusiast co-created, so their propensity is 1 and the
+    # fit would hand the others weights of ~1e12
+    obs, _ = draw_landmark(3000, seed=7, p_enthusiast_exposed=1.0)
+    with pytest.raises(ModelError, match=r"separates co-creators from others.*segment\[mainstream\] = 0 \(all of"):
+        ca.landmark_ipw(obs, covariates=["segment"])
+    # complete: prior activity decides co-creation
+    obs2, _ = draw_landmark(3000, seed=8)
+    obs2["exposed"] = (obs2["prior_activity"] > 6).astype(int)
+    with pytest.raises(ModelError, match=r"separates co-creators from others.*prior_activity.*positivity"):
+        ca.landmark_ipw(obs2, covariates=["prior_activity"])
+
+
+def test_propensity_non_convergence_is_a_clear_error(monkeypatch):
+    import statsmodels.api as sm
+
+    obs, _ = draw_landmark(2000, seed=9)
+    fit = sm.GLM.fit
+
+    def unconverged(self, *a, **k):
+        res = fit(self, *a, **k)
+        res.converged = False
+        return res
+
+    monkeypatch.setattr(sm.GLM, "fit", unconverged)
+    with pytest.raises(ModelError, match=r"propensity model \(logistic regression of 'exposed' on segment\) did not converge"):
+        ca.landmark_ipw(obs, covariates=["segment"])
+
+
 # ----------------------------------------------------------------- E-value
 def test_evalue_rare_outcome_published_formula():
     # VanderWeele & Ding (2017): RR = 3.9 gives E = 3.9 + sqrt(3.9 * 2.9) = 7.26

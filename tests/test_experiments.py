@@ -288,3 +288,17 @@ def test_coverage_over_100_simulated_datasets():
     assert 0.90 <= s["coverage.hr_adjusted"] <= 0.98
     assert 0.90 <= s["coverage.itt_population"] <= 0.98
     assert s["mean.hr_naive"] < s["planted_hr"] - 0.15
+
+
+def test_referral_covariate_level_with_no_referrals_is_a_clear_error():
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame({
+        "user_id": [f"u{i}" for i in range(n)],
+        "exposed": np.tile([0, 1], n // 2),
+        "exposure_days": rng.uniform(10, 100, n),
+        "region": np.repeat(["north", "south"], n // 2),
+    })
+    df["referrals"] = np.where(df["region"] == "south", 0, rng.poisson(0.05 * df["exposure_days"]))
+    with pytest.raises(ModelError, match=r"region\[.*south"):
+        rf.referral_rate_ratio(df, adjust_for=["region"])

@@ -223,6 +223,23 @@ def test_kaplan_meier_frequency_weights_equal_rows():
     b = sv.kaplan_meier(agg, weights="n", times=[0, 100])
     np.testing.assert_allclose(a.curves["survival"], b.curves["survival"], atol=1e-12)
     np.testing.assert_allclose(a.at_risk.to_numpy(), b.at_risk.to_numpy())
+    # Greenwood standard errors and log-log bands do not depend on how the users are
+    # compressed (statsmodels' weighted SE, Tsiatis' formula, is larger on these counts)
+    for col in ("std_err", "ci_low", "ci_high", "at_risk", "events"):
+        np.testing.assert_allclose(a.curves[col], b.curves[col], rtol=1e-10, atol=1e-12, equal_nan=True, err_msg=col)
+    assert b.curves["std_err"].iloc[1:].gt(0).all()
+    pd.testing.assert_frame_equal(a.medians, b.medians)
+
+
+def test_km_estimate_median_interval_matches_survfuncright(episodes):
+    u = _users(episodes)
+    km = sv.km_estimate(u["duration"], u["churned"])
+    ref = SurvfuncRight(u["duration"], u["churned"])
+    assert km.quantile(0.5) == ref.quantile(0.5)
+    assert km.quantile_ci(0.5) == pytest.approx(ref.quantile_ci(0.5))
+    s, se = km.at([-1.0, 0.0, ref.surv_times[3], ref.surv_times[3] + 1e-9])
+    np.testing.assert_allclose(s, [1.0, 1.0, ref.surv_prob[3], ref.surv_prob[3]])
+    np.testing.assert_allclose(se, [0.0, 0.0, ref.surv_prob_se[3], ref.surv_prob_se[3]])
 
 
 # ----------------------------------------------------------------- PH check

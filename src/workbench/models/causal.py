@@ -39,7 +39,7 @@ import pandas as pd
 
 from workbench.errors import ModelError, ParameterError, WorkbenchWarning
 from workbench.models.results import Result, summary_frame
-from workbench.models.survival import CoxResult, _as_list, _require_columns, design_matrix, fit_cox
+from workbench.models.survival import CoxResult, _as_list, _require_columns, design_matrix, fit_cox, km_estimate
 
 
 class OverlapWarning(WorkbenchWarning):
@@ -150,7 +150,9 @@ class LandmarkIPWResult(Result):
     ``balance``: standardized mean differences of each covariate before
     and after weighting. ``propensity``: per user and landmark, the
     propensity and weight (for the overlap plot). ``curves``: weighted
-    Kaplan-Meier retention from each landmark by group.
+    Kaplan-Meier retention from each landmark by group (point estimates
+    only: inverse probability weights are not frequency weights, so a
+    Greenwood band on these curves would only be approximate).
     """
 
     landmarks: tuple
@@ -206,16 +208,55 @@ class LandmarkIPWResult(Result):
                 + "<br><em>Balance (standardized mean differences)</em>" + self.balance.to_html(float_format=lambda v: f"{v:.3f}"))
 
 
+def _separating_columns(X: np.ndarray, names: list[str], y: np.ndarray, params: np.ndarray | None) -> list[str]:
+    """Design columns that (nearly) decide the treatment: an indicator whose
+    users are all treated or all untreated, or a numeric column whose
+    standardized coefficient is huge."""
+    out = []
+    for k, name in enumerate(names):
+        x = X[:, k]
+        if np.isin(x, (0.0, 1.0)).all():
+            for v in (1.0, 0.0):  # 0 on a category indicator: the reference level (or the other levels)
+                sel = x == v
+                if sel.any() and np.ptp(y[sel]) == 0:
+                    out.append(f"{name} = {v:g} ({'all' if y[sel][0] == 1 else 'none'} of its {int(sel.sum()):,} users co-created)")
+        elif params is not None and (not np.isfinite(params[k + 1]) or abs(params[k + 1]) * np.std(x) > 10):
+            out.append(f"{name} (coefficient {params[k + 1]:.3g})")
+    return out
+
+
 def _propensity(df: pd.DataFrame, covariates: list[str], treatment: str, where: str) -> tuple[np.ndarray, list[str], np.ndarray]:
     import statsmodels.api as sm
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationError, PerfectSeparationWarning
 
     X, names = design_matrix(df, covariates, where=where)
     exog = np.column_stack([np.ones(len(df)), X])
     y = df[treatment].to_numpy(dtype=float)
+    model = f"the propensity model (logistic regression of {treatment!r} on {', '.join(covariates)})"
+    todo = ("Drop or coarsen the covariate(s) named, pool their rare levels, or restrict the analysis to users whose "
+            "covariates occur among both co-creators and others (or use trim=...).")
+
+    def separation(params):
+        culprits = _separating_columns(X, names, y, params) or [f"the combination of {', '.join(covariates)}"]
+        return ModelError(f"{where}: {model} separates co-creators from others perfectly or almost so: "
+                          f"{'; '.join(culprits)}. Their propensities are 0 or 1, so inverse probability weights "
+                          f"would be unbounded and the positivity assumption fails. {todo}")
+
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(y, exog, family=sm.families.Binomial()).fit(maxiter=100)
-    ps = np.clip(fit.fittedvalues, 1e-12, 1 - 1e-12)
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # checked below via fit.converged
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the way to separation; checked below
+        try:
+            fit = sm.GLM(y, exog, family=sm.families.Binomial()).fit(maxiter=100)
+        except (PerfectSeparationWarning, PerfectSeparationError):
+            raise separation(None) from None
+    params = np.asarray(fit.params)
+    ps = np.asarray(fit.fittedvalues)
+    if not np.all(np.isfinite(params)) or not np.all(np.isfinite(ps)) or ((ps < 1e-8) | (ps > 1 - 1e-8)).any():
+        raise separation(params)
+    if not fit.converged:
+        raise ModelError(f"{where}: {model} did not converge in 100 iterations, so the propensities and weights "
+                         f"cannot be trusted. {todo}")
     return ps, names, X
 
 
@@ -246,7 +287,10 @@ def landmark_ipw(landmark_df: pd.DataFrame, *, covariates, treatment: str = "exp
     with ``trim > 0`` users whose propensity lies outside ``[trim, 1 - trim]``
     are dropped first (reported in ``overlap``). The E-value is for the
     pooled weighted hazard ratio; whether churn is rare is decided from the
-    share churned unless ``rare_outcome`` is given.
+    share churned unless ``rare_outcome`` is given. A propensity model that
+    does not converge, or that separates co-creators from others (some
+    covariate pattern all or none co-created, so weights would be unbounded),
+    is a :class:`~workbench.errors.ModelError` naming the covariates.
     """
     where = "landmark_ipw"
     covariates = _as_list(covariates, "covariates")
@@ -257,7 +301,6 @@ def landmark_ipw(landmark_df: pd.DataFrame, *, covariates, treatment: str = "exp
     if not 0 <= trim < 0.5:
         raise ParameterError(f"{where}: trim must be in [0, 0.5), got {trim!r}")
     parts, overlap, balance, curves = [], [], [], []
-    from statsmodels.duration.survfunc import SurvfuncRight
 
     for d, df in landmark_df.groupby("landmark", sort=True):
         df = df.copy()
@@ -293,8 +336,8 @@ def landmark_ipw(landmark_df: pd.DataFrame, *, covariates, treatment: str = "exp
         parts.append(df)
         for level, name in ((1, "co-created"), (0, "not yet")):
             sel = df[treatment].to_numpy() == level
-            sf = SurvfuncRight(df["duration"].to_numpy()[sel], df["churned"].to_numpy()[sel], freq_weights=df["ipw"].to_numpy()[sel])
-            curves.append(pd.DataFrame({"landmark": d, "group": name, "time": np.r_[0.0, sf.surv_times], "survival": np.r_[1.0, sf.surv_prob]}))
+            sf = km_estimate(df["duration"].to_numpy()[sel], df["churned"].to_numpy()[sel], df["ipw"].to_numpy()[sel])
+            curves.append(pd.DataFrame({"landmark": d, "group": name, "time": np.r_[0.0, sf.times], "survival": np.r_[1.0, sf.survival]}))
     stacked = pd.concat(parts, ignore_index=True)
     est_rows = {}
     fits = {}

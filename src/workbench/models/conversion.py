@@ -4,9 +4,9 @@ Three views, each fitted on a small table from :mod:`workbench.tables`:
 
 * :func:`conversion_curve` - the share of users who have become customers by
   each day since signup, from the per-user ``conversion`` table, by
-  Kaplan-Meier on the time to the first purchase (``statsmodels``
-  ``SurvfuncRight`` with frequency weights on the distinct (time, status)
-  pairs, Greenwood standard errors). A user who has not bought is censored at the observation end (a user
+  Kaplan-Meier on the time to the first purchase
+  (:func:`workbench.models.survival.km_estimate` with frequency weights on the
+  distinct (time, status) pairs, Greenwood standard errors). A user who has not bought is censored at the observation end (a user
   observed for 20 days has not had 90 days to convert). Churn is *not*
   censoring: a user who left without buying stays in the denominator as not
   converted, so the curve is the cumulative incidence of conversion with churn
@@ -32,10 +32,10 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.duration.survfunc import SurvfuncRight
 
 from workbench.errors import ModelError, ParameterError, WorkbenchWarning
 from workbench.models.results import Result, summary_frame
+from workbench.models.survival import KMEstimate, km_estimate, km_loglog_ci
 
 
 class ConversionDataWarning(WorkbenchWarning):
@@ -56,34 +56,10 @@ def _check_alpha(fn: str, alpha: float) -> None:
 
 
 # ================================================================= curve
-def _greenwood_se(sf: SurvfuncRight) -> np.ndarray:
-    """Greenwood's standard error of S at each event time, from the (frequency
-    weighted) risk-set counts of ``SurvfuncRight``. statsmodels' own standard
-    error with weights is Tsiatis' formula for sampling weights; with
-    frequency weights (users compressed to distinct times) Greenwood's is the
-    one that equals the fit on one row per user."""
-    n = np.asarray(sf.n_risk, dtype=float)
-    d = np.asarray(sf.n_events, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = np.where(n > d, d / (n * (n - d)), np.nan)
-    return np.asarray(sf.surv_prob) * np.sqrt(np.cumsum(terms))
-
-
-def _km_at(sf: SurvfuncRight, days: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _km_at(sf: KMEstimate, days: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """1 - S(d), its Greenwood std err and log-log interval at each day ``d``."""
-    times, surv, se = np.asarray(sf.surv_times), np.asarray(sf.surv_prob), _greenwood_se(sf)
-    idx = np.searchsorted(times, days, side="right") - 1
-    s = np.where(idx >= 0, surv[np.clip(idx, 0, None)], 1.0)
-    s_se = np.where(idx >= 0, se[np.clip(idx, 0, None)], 0.0)
-    z = stats.norm.ppf(1 - alpha / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # log(-log S) interval (the "exponential Greenwood" interval), mapped to 1 - S
-        theta_se = s_se / (s * np.abs(np.log(s)))
-        s_lo = s ** np.exp(z * theta_se)
-        s_hi = s ** np.exp(-z * theta_se)
-    ok = (s > 0) & (s < 1) & np.isfinite(theta_se)
-    s_lo = np.where(ok, s_lo, s)
-    s_hi = np.where(ok, s_hi, s)
+    s, s_se = sf.at(days)
+    s_lo, s_hi = km_loglog_ci(s, s_se, alpha)
     return 1 - s, s_se, 1 - s_hi, 1 - s_lo
 
 
@@ -178,8 +154,8 @@ def conversion_curve(
     alpha
         ``1 - alpha`` pointwise intervals.
 
-    The estimator is Kaplan-Meier (``statsmodels`` ``SurvfuncRight``, Greenwood
-    standard errors) of the time to first purchase, a non-buyer censored at
+    The estimator is Kaplan-Meier (:func:`workbench.models.survival.km_estimate`,
+    Greenwood standard errors) of the time to first purchase, a non-buyer censored at
     ``observed_days``; churn is not censoring (see the module docstring), so
     the curve is the share of all signups who have paid by each day.
 
@@ -226,7 +202,7 @@ def conversion_curve(
     curves, shares = [], {}
     for g, d in groups:
         agg = d.groupby(["time", "status"]).size().rename("n").reset_index()
-        sf = SurvfuncRight(agg["time"].to_numpy(), agg["status"].to_numpy(), freq_weights=agg["n"].to_numpy())
+        sf = km_estimate(agg["time"].to_numpy(), agg["status"].to_numpy(), agg["n"].to_numpy())
         share, se, lo, hi = _km_at(sf, grid, alpha)
         at_risk = np.array([(d["time"] > day).sum() for day in grid])
         curves.append(pd.DataFrame({"group": g, "day": grid, "share": share, "std_err": se, "ci_low": lo, "ci_high": hi, "at_risk": at_risk}))

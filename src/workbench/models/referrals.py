@@ -117,22 +117,43 @@ def referral_rate_ratio(referrals: pd.DataFrame, *, exposure: str = "exposed", a
     exog = np.column_stack([np.ones(len(df)), X])
     off = np.log(_numeric(df, "exposure_days", where))
     groups = pd.factorize(df["user_id"])[0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if family == "poisson":
-            fit = sm.GLM(y, exog, family=sm.families.Poisson(), offset=off).fit(cov_type="cluster", cov_kwds={"groups": groups})
-            mu = fit.fittedvalues
-            dispersion = float(((y - mu) ** 2 / mu).sum() / max(len(y) - exog.shape[1], 1))
-            params, cov = fit.params[1: 1 + len(names)], fit.cov_params()[1: 1 + len(names), 1: 1 + len(names)]
-        else:
-            from statsmodels.discrete.discrete_model import NegativeBinomial
+    from statsmodels.tools.sm_exceptions import (ConvergenceWarning, HessianInversionWarning, PerfectSeparationError,
+                                                 PerfectSeparationWarning)
 
-            fit = NegativeBinomial(y, exog, offset=off).fit(disp=0, maxiter=200, cov_type="cluster", cov_kwds={"groups": groups})
-            if not fit.mle_retvals.get("converged", True):
-                raise ModelError(f"{where}: the negative binomial fit did not converge; use family='poisson' (its robust "
-                                 "intervals remain valid under overdispersion).")
-            dispersion = float(fit.params[-1])
-            params, cov = fit.params[1: 1 + len(names)], np.asarray(fit.cov_params())[1: 1 + len(names), 1: 1 + len(names)]
+    model = f"the {family.replace('_', ' ')} model of referrals on {', '.join([exposure, *adjust_for])}" + (f" within {period}" if period else "")
+    todo = ("Drop or coarsen the covariate(s) named in adjust_for, pool rare levels" + (" or longer periods" if period else "")
+            + (", or use family='poisson' (its robust intervals remain valid under overdispersion)" if family != "poisson" else "") + ".")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PerfectSeparationWarning)
+        # convergence and a singular Hessian are checked on the result below; overflow shows up there too
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", HessianInversionWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        try:
+            if family == "poisson":
+                fit = sm.GLM(y, exog, family=sm.families.Poisson(), offset=off).fit(cov_type="cluster", cov_kwds={"groups": groups})
+                converged = bool(fit.converged)
+            else:
+                from statsmodels.discrete.discrete_model import NegativeBinomial
+
+                fit = NegativeBinomial(y, exog, offset=off).fit(disp=0, maxiter=200, cov_type="cluster", cov_kwds={"groups": groups})
+                converged = bool(fit.mle_retvals.get("converged", False))
+        except (PerfectSeparationWarning, PerfectSeparationError, np.linalg.LinAlgError) as exc:
+            raise ModelError(f"{where}: {model} cannot be fitted ({type(exc).__name__}: {exc}); some covariate pattern "
+                             f"predicts the referral counts exactly. {todo}") from None
+    if not converged:
+        raise ModelError(f"{where}: {model} did not converge, so its rate ratios cannot be trusted. {todo}")
+    params = np.asarray(fit.params)[1: 1 + len(names)]
+    cov = np.asarray(fit.cov_params())[1: 1 + len(names), 1: 1 + len(names)]
+    bad = [n for n, b, v in zip(names, params, np.diag(cov)) if not (np.isfinite(b) and np.isfinite(v) and v > 0 and abs(b) < 20)]
+    if bad:
+        raise ModelError(f"{where}: {model} gives no usable estimate for {', '.join(bad)} (an infinite or undefined log "
+                         f"rate ratio: some level of it has no referrals, or it is collinear with the others). {todo}")
+    if family == "poisson":
+        mu = fit.fittedvalues
+        dispersion = float(((y - mu) ** 2 / mu).sum() / max(len(y) - exog.shape[1], 1))
+    else:
+        dispersion = float(fit.params[-1])
     idx = pd.Index(names, name="covariate")
     rates = pd.DataFrame({"state": np.where(x == 1, "co-creator", "not (yet) co-creator"), "user_id": df["user_id"].to_numpy(),
                           "days": np.exp(off), "referrals": y})

@@ -642,7 +642,7 @@ def logrank_test(data: pd.DataFrame, *, group: str, duration: str = "duration", 
 
 @dataclass(frozen=True)
 class SurvivalCurves(Result):
-    """Kaplan-Meier curves (statsmodels ``SurvfuncRight``) per group.
+    """Kaplan-Meier curves (:func:`km_estimate`) per group.
 
     ``curves``: group, time, survival, std_err (Greenwood), ci_low, ci_high
     (pointwise log-log intervals), at_risk, events; each curve starts at
@@ -700,8 +700,89 @@ class SurvivalCurves(Result):
         return f"<strong>{self.label}</strong>{lr}" + self.summary().to_html(float_format=lambda v: f"{v:.4g}")
 
 
-def _loglog_ci(sp, se, alpha):
-    """Pointwise log-log interval: log(-log S) +/- z se / (S |log S|)."""
+@dataclass(frozen=True)
+class KMEstimate:
+    """One Kaplan-Meier curve: at each distinct event time ``times`` the
+    survival ``survival``, Greenwood's standard error ``std_err``, the
+    (weighted) number at risk just before, ``n_risk``, and the (weighted)
+    number of events, ``n_events``. Built by :func:`km_estimate`; the one
+    Kaplan-Meier implementation of the workbench (retention curves here,
+    conversion curves in :mod:`workbench.models.conversion`)."""
+
+    times: np.ndarray
+    survival: np.ndarray
+    std_err: np.ndarray
+    n_risk: np.ndarray
+    n_events: np.ndarray
+
+    def at(self, t) -> tuple[np.ndarray, np.ndarray]:
+        """S(t) and its standard error at arbitrary times ``t`` (a step
+        function: 1 and 0 before the first event time)."""
+        t = np.atleast_1d(np.asarray(t, dtype=float))
+        idx = np.searchsorted(self.times, t, side="right") - 1
+        k = np.clip(idx, 0, None)
+        if len(self.times) == 0:
+            return np.ones(len(t)), np.zeros(len(t))
+        return np.where(idx >= 0, self.survival[k], 1.0), np.where(idx >= 0, self.std_err[k], 0.0)
+
+    def quantile(self, p: float) -> float:
+        """The first event time at which S drops below ``1 - p`` (strictly, as
+        SAS and statsmodels); NaN if it never does."""
+        ii = np.flatnonzero(self.survival < 1 - p)
+        return float(self.times[ii[0]]) if len(ii) else np.nan
+
+    def quantile_ci(self, p: float, alpha: float = 0.05) -> tuple[float, float]:
+        """Brookmeyer-Crowley interval for the ``p`` quantile on the log-log
+        scale (statsmodels' ``quantile_ci(method="cloglog")``, here with
+        Greenwood's standard error); the upper end is ``inf`` if the curve
+        stays inside the band to the last event time, both NaN if never."""
+        z = stats.norm.ppf(1 - alpha / 2)
+        s, se = self.survival, self.std_err
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = (np.log(-np.log(s)) - np.log(-np.log(1 - p))) / (-se / (s * np.log(s)))
+        ii = np.flatnonzero(np.abs(r) <= z)
+        if len(ii) == 0:
+            return np.nan, np.nan
+        hi = np.inf if ii[-1] == len(self.times) - 1 else float(self.times[ii[-1] + 1])
+        return float(self.times[ii[0]]), hi
+
+
+def km_estimate(time, event, weights=None) -> KMEstimate:
+    """Kaplan-Meier estimate of right-censored ``time`` with ``event`` (1 =
+    event, 0 = censored) and optional frequency ``weights`` (how many users a
+    row stands for). Standard errors are Greenwood's on the weighted risk-set
+    counts, so counts per distinct (time, event) give exactly the estimate,
+    standard errors and intervals of one row per user. (statsmodels'
+    ``SurvfuncRight`` switches to Tsiatis' sampling-weight variance as soon as
+    weights are given, which is not the frequency-weight answer; it is kept as
+    the oracle on unweighted rows in the tests.) With inverse probability
+    weights the standard errors are only approximate."""
+    t = np.asarray(time, dtype=float)
+    e = np.asarray(event, dtype=float)
+    w = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=float)
+    utime, rank = np.unique(t, return_inverse=True)
+    m = len(utime)
+    d = np.bincount(rank, weights=e * w, minlength=m)
+    n = np.cumsum(np.bincount(rank, weights=w, minlength=m)[::-1])[::-1]
+    keep = d > 0
+    d, n, utime = d[keep], n[keep], utime[keep]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = 1 - d / n
+        dead = q < 1e-16
+        sp = np.exp(np.cumsum(np.log(np.where(dead, 1e-16, q))))
+        sp[dead] = 0.0
+        # Greenwood: S(t) sqrt(sum d / (n (n - d))); undefined from the time the risk set empties
+        var = np.cumsum(np.where(n > d, d / (n * (n - d)), np.nan))
+    se = sp * np.sqrt(var)
+    return KMEstimate(times=utime, survival=sp, std_err=se, n_risk=n, n_events=d)
+
+
+def km_loglog_ci(sp, se, alpha):
+    """Pointwise log-log ("exponential Greenwood") interval for S:
+    S^exp(+-z se / (S |log S|)). 1 where S = 1, 0 where S = 0, NaN where the
+    standard error is undefined."""
+    sp = np.asarray(sp, dtype=float)
+    se = np.asarray(se, dtype=float)
     z = stats.norm.ppf(1 - alpha / 2)
     lo = np.full(len(sp), np.nan)
     hi = np.full(len(sp), np.nan)
@@ -715,6 +796,9 @@ def _loglog_ci(sp, se, alpha):
     return lo, hi
 
 
+_loglog_ci = km_loglog_ci
+
+
 def kaplan_meier(data: pd.DataFrame, *, duration: str = "duration", event: str = "churned", group: str | None = None,
                  strata=None, weights: str | None = None, times=None, alpha: float = 0.05, label: str | None = None,
                  time_origin: str = "signup", logrank: bool = True) -> SurvivalCurves:
@@ -722,12 +806,11 @@ def kaplan_meier(data: pd.DataFrame, *, duration: str = "duration", event: str =
     confidence bands, at-risk counts at ``times`` (default: six ticks over the
     follow-up), medians with intervals and a log-rank test across groups
     (stratified by ``strata`` if given). ``weights`` names a column of
-    frequency weights (e.g. counts on aggregated rows); with weights the bands
-    use Tsiatis' variance (approximate for inverse probability weights) and no
-    log-rank test is run (``survdiff`` takes no weights).
+    frequency weights (e.g. counts on aggregated rows); the estimate, Greenwood
+    standard errors, bands and medians then equal those of one row per user
+    (see :func:`km_estimate`; for inverse probability weights the bands are
+    approximate), and no log-rank test is run (``survdiff`` takes no weights).
     """
-    from statsmodels.duration.survfunc import SurvfuncRight
-
     where = label or "kaplan_meier"
     _require_columns(data, [duration, event] + ([group] if group else []) + ([weights] if weights else []), where)
     if len(data) == 0:
@@ -749,10 +832,10 @@ def kaplan_meier(data: pd.DataFrame, *, duration: str = "duration", event: str =
         rows = labels == g
         tg, eg = t[rows], e[rows]
         wg = w[rows] if w is not None else None
-        sf = SurvfuncRight(tg, eg, freq_weights=wg)
-        sp, se = sf.surv_prob, sf.surv_prob_se
-        lo, hi = _loglog_ci(sp, se, alpha)
-        c = pd.DataFrame({"group": g, "time": np.r_[0.0, sf.surv_times], "survival": np.r_[1.0, sp], "std_err": np.r_[0.0, se],
+        sf = km_estimate(tg, eg, wg)
+        sp, se = sf.survival, sf.std_err
+        lo, hi = km_loglog_ci(sp, se, alpha)
+        c = pd.DataFrame({"group": g, "time": np.r_[0.0, sf.times], "survival": np.r_[1.0, sp], "std_err": np.r_[0.0, se],
                           "ci_low": np.r_[1.0, lo], "ci_high": np.r_[1.0, hi], "at_risk": np.r_[wg.sum() if wg is not None else rows.sum(), sf.n_risk],
                           "events": np.r_[0.0, sf.n_events]})
         curves.append(c)
@@ -775,16 +858,9 @@ def kaplan_meier(data: pd.DataFrame, *, duration: str = "duration", event: str =
                           time_origin=time_origin, alpha=alpha)
 
 
-def _median_with_ci(sf, alpha) -> dict:
-    try:
-        med = float(sf.quantile(0.5))
-    except Exception:  # pragma: no cover - statsmodels edge cases
-        med = np.nan
-    try:
-        lo, hi = sf.quantile_ci(0.5, alpha=alpha)
-    except Exception:
-        lo, hi = np.nan, np.nan
-    return {"median": med, "ci_low": float(lo) if lo is not None else np.nan, "ci_high": float(hi) if hi is not None else np.nan}
+def _median_with_ci(sf: KMEstimate, alpha) -> dict:
+    lo, hi = sf.quantile_ci(0.5, alpha=alpha)
+    return {"median": sf.quantile(0.5), "ci_low": lo, "ci_high": hi}
 
 
 def _nice_step(x: float) -> float:
@@ -1088,5 +1164,5 @@ def dose_response(episodes: pd.DataFrame, *, dose: str = "dose", adjust_for=(), 
 __all__ = [
     "CoxResult", "DiscreteHazardResult", "DoseResponseResult", "LogRankResult", "PHCheckResult", "SurvivalCurves",
     "cox_naive_ever", "cox_time_varying", "design_matrix", "discrete_time_hazard", "dose_response",
-    "ever_exposed_table", "fit_cox", "kaplan_meier", "landmark_data", "logrank_test", "proportional_hazards_check",
+    "KMEstimate", "ever_exposed_table", "fit_cox", "kaplan_meier", "km_estimate", "km_loglog_ci", "landmark_data", "logrank_test", "proportional_hazards_check",
 ]
