@@ -20,19 +20,23 @@ OBS_END = "2024-03-31"
 
 def handmade_tables() -> dict[str, pd.DataFrame]:
     """Seven users, observation end 2024-03-31 00:00 (2024 is a leap year).
+    With churn_after_days=30, users without a cancel who were active in the
+    last 30 days are censored at end - 30 days = 2024-03-01 00:00 (never
+    before their signup).
 
     u1 (a) signup Jan 1 00:00: feedback day 2, purchases Jan 5 (10 + 5, one
        day), adopted x2 day 9, purchase Jan 20 (20), adopted day 31, purchase
-       Mar 1 (30), active Mar 25 -> censored at day 90. Active Apr 5 is after
-       the observation end (ignored).
+       Mar 1 (30), active Mar 25 -> censored at Mar 1, day 60 (at day 90 with
+       cancels only). Active Apr 5 is after the observation end (ignored).
     u2 (b) signup Jan 1 12:00, referred by u1: purchase Jan 2 10:00 (8),
        cancel Jan 15 12:00 -> churned at day 14; an active event after the
        cancel is ignored for survival.
     u3 (a) signup Jan 10, referred by u1: feedback day 2.25, active Feb 1
        (day 22), then 59 days silent -> churned at day 22.
     u4 (b) signup Feb 5: purchase Mar 10 (50, day 34), feedback Mar 15
-       (day 39) -> censored at day 55.
-    u5 (a) signup Mar 20, referred by u4, no events -> censored at day 11.
+       (day 39) -> censored at Mar 1, day 25 (the feedback comes after that).
+    u5 (a) signup Mar 20, referred by u4, no events -> signed up after Mar 1:
+       censored at signup, day 0 (at day 11 with cancels only).
     u7 (b) signup Jan 15, referred by u3, no events -> churned at day 0.
     u6 (a) signup Apr 10, after the observation end, referred by u2 -> left out.
     """
@@ -192,17 +196,20 @@ def test_survival_by_hand(hm):
     s = by(wt.survival(hm).to_pandas(), "user_id")
     assert set(s) == {"u1", "u2", "u3", "u4", "u5", "u7"}  # u6 signs up after the observation end
     expected = {  # duration (days), churned
-        "u1": (90.0, 0),  # last activity Mar 25, 6 days before the end: censored
+        # last activity Mar 25, 6 days before the end: not judged yet, censored at
+        # end - 30 days = Mar 1 (Jan 1 -> Mar 1 = 31 + 29 days), not at the end (day 90)
+        "u1": (60.0, 0),
         "u2": (14.0, 1),  # cancel Jan 15 12:00, 14 days after signup at Jan 1 12:00
         "u3": (22.0, 1),  # last activity Feb 1, 59 days before the end
-        "u4": (55.0, 0),
-        "u5": (11.0, 0),  # silent, but only 11 days observed
+        "u4": (25.0, 0),  # last activity Mar 15: censored at Mar 1 (Feb 5 -> Mar 1 = 25 days)
+        "u5": (0.0, 0),  # signed up Mar 20, after Mar 1: censored at signup
         "u7": (0.0, 1),  # silent for 76 days: churned at signup
     }
     assert {u: (r["duration"], r["churned"]) for u, r in s.items()} == expected
     assert s["u2"]["end_at"] == pd.Timestamp("2024-01-15 12:00")
     assert s["u3"]["end_at"] == pd.Timestamp("2024-02-01")
-    assert s["u1"]["end_at"] == pd.Timestamp(OBS_END)
+    assert s["u1"]["end_at"] == s["u4"]["end_at"] == pd.Timestamp("2024-03-01")
+    assert s["u5"]["end_at"] == pd.Timestamp("2024-03-20")
     assert s["u4"]["segment"] == "b" and s["u4"]["age_years"] == 52.0 and s["u4"]["channel"] == "ads"
     assert list(wt.survival(hm).columns) == ["user_id", "signup_at", "end_at", "duration", "churned", "channel", "segment", "age_years"]
 
@@ -215,6 +222,19 @@ def test_survival_cancels_only_and_other_inactivity_windows(hm):
     s = by(wt.survival(hm, churn_after_days=5).to_pandas(), "user_id")
     assert (s["u1"]["churned"], s["u1"]["duration"]) == (1, 84.0)  # Mar 25 is 6 days before the end
     assert (s["u5"]["churned"], s["u5"]["duration"]) == (1, 0.0)
+    s = by(wt.survival(hm, churn_after_days=10).to_pandas(), "user_id")
+    assert {u: (r["duration"], r["churned"]) for u, r in s.items()} == {
+        "u1": (80.0, 0),  # active Mar 25, 6 days before the end: censored at Mar 21 (end - 10 days)
+        "u2": (14.0, 1),  # cancel: exact time
+        "u3": (22.0, 1),
+        "u4": (39.0, 1),  # silent since Mar 15 (16 days)
+        "u5": (0.0, 1),  # silent 11 days since signup
+        "u7": (0.0, 1),
+    }
+    s = by(wt.survival(hm, churn_after_days=12.5).to_pandas(), "user_id")
+    # end - 12.5 days = Mar 18 12:00: u1 censored there; u5 (signup Mar 20, silent 11 days) at its signup
+    assert (s["u1"]["duration"], s["u1"]["churned"], s["u1"]["end_at"]) == (77.5, 0, pd.Timestamp("2024-03-18 12:00"))
+    assert (s["u5"]["duration"], s["u5"]["churned"], s["u5"]["end_at"]) == (0.0, 0, pd.Timestamp("2024-03-20"))
 
 
 def _reference_survival(tables, end, churn_after_days):
@@ -229,11 +249,13 @@ def _reference_survival(tables, end, churn_after_days):
         last = ev.event_at.max() if len(ev) else u.signup_at
         if len(cancels):
             stop, churned = cancels.min(), 1
-        elif churn_after_days is not None and (end.floor("s") - last.floor("s")).total_seconds() >= churn_after_days * 86400:
-            stop, churned = last, 1
-        else:
+        elif churn_after_days is None:
             stop, churned = end, 0
-        out[u.user_id] = ((stop.floor("s") - u.signup_at.floor("s")).total_seconds() / 86400, churned)
+        elif (end.floor("s") - last.floor("s")).total_seconds() >= churn_after_days * 86400:
+            stop, churned = last, 1
+        else:  # not yet judged: censored at end - churn_after_days, but not before signup
+            stop, churned = max(end.floor("s") - pd.Timedelta(days=churn_after_days), u.signup_at), 0
+        out[u.user_id] = (max(0.0, (stop.floor("s") - u.signup_at.floor("s")).total_seconds() / 86400), churned)
     return out
 
 
@@ -254,36 +276,42 @@ def test_episodes_by_hand(hm):
     assert rows == [
         ("u1", 0.0, 9.0, 0, 0, 0),
         ("u1", 9.0, 31.0, 1, 2, 0),  # two adoptions at the same instant: one split, dose 2
-        ("u1", 31.0, 90.0, 1, 3, 0),
+        ("u1", 31.0, 60.0, 1, 3, 0),  # censored at Mar 1 (end - 30 days)
         ("u2", 0.0, 14.0, 0, 0, 1),
         ("u3", 0.0, 22.0, 0, 0, 1),
-        ("u4", 0.0, 55.0, 0, 0, 0),
-        ("u5", 0.0, 11.0, 0, 0, 0),
-    ]  # u7 churned at signup: zero length, dropped
+        ("u4", 0.0, 25.0, 0, 0, 0),
+    ]  # u7 churned at signup, u5 censored at signup: zero length, dropped
     f = wt.episodes(hm, exposure="feedback").to_pandas()
     rows = [(r.user_id, r.start, r.stop, r.exposed, r.dose, r.churned) for r in f.itertuples()]
-    assert rows[:2] == [("u1", 0.0, 2.0, 0, 0, 0), ("u1", 2.0, 90.0, 1, 1, 0)]
+    assert rows[:2] == [("u1", 0.0, 2.0, 0, 0, 0), ("u1", 2.0, 60.0, 1, 1, 0)]
     assert ("u3", 2.25, 22.0, 1, 1, 1) in rows  # exposed at day 2.25 and churned in that state
-    assert ("u4", 39.0, 55.0, 1, 1, 0) in rows
+    assert [x for x in rows if x[0] == "u4"] == [("u4", 0.0, 25.0, 0, 0, 0)]  # feedback on day 39, after its censoring
+    assert ("u4", 39.0, 55.0, 1, 1, 0) in [  # cancels only: censored at the end
+        (r.user_id, r.start, r.stop, r.exposed, r.dose, r.churned)
+        for r in wt.episodes(hm, exposure="feedback", churn_after_days=None).to_pandas().itertuples()]
     assert f.segment.tolist()[:2] == ["a", "a"]
 
 
 def test_risk_sets_by_hand(hm):
     r = by(wt.risk_sets(hm, exposure="feedback", bin_days=7).to_pandas(), "tenure_bin", "exposed", "segment")
-    # bin 0 = (0, 7]: u1 (0, 2], u3 (0, 2.25], u5 (0, 7] unexposed; u1 and u3 also exposed in the same bin
-    assert (r[0, 0, "a"]["at_risk"], r[0, 0, "a"]["events"], r[0, 0, "a"]["exposure_days"]) == (3, 0, 11.25)
+    # bin 0 = (0, 7]: u1 (0, 2], u3 (0, 2.25] unexposed; u1 and u3 also exposed in the same bin;
+    # u5 (signed up 11 days before the end) is censored at signup and never at risk
+    assert (r[0, 0, "a"]["at_risk"], r[0, 0, "a"]["events"], r[0, 0, "a"]["exposure_days"]) == (2, 0, 4.25)
     assert (r[0, 1, "a"]["at_risk"], r[0, 1, "a"]["events"], r[0, 1, "a"]["exposure_days"]) == (2, 0, 9.75)
     # u2 cancels at exactly day 14: the right-closed bin (7, 14] holds it
     assert (r[1, 0, "b"]["at_risk"], r[1, 0, "b"]["events"], r[1, 0, "b"]["exposure_days"]) == (2, 1, 14.0)
     assert (2, 0, "b") in r and r[2, 0, "b"]["at_risk"] == 1  # only u4 left
+    # u4 is censored at day 25 (Mar 1), before its feedback: unexposed to the end, 4 days in (21, 28]
+    assert (r[3, 0, "b"]["at_risk"], r[3, 0, "b"]["events"], r[3, 0, "b"]["exposure_days"]) == (1, 0, 4.0)
+    assert (4, 0, "b") not in r and not any(k[1] == 1 and k[2] == "b" for k in r)
     # u3 churns exposed at day 22, bin (21, 28]; u1 is there too
     assert (r[3, 1, "a"]["at_risk"], r[3, 1, "a"]["events"], r[3, 1, "a"]["exposure_days"]) == (2, 1, 8.0)
-    # u1's last bin (84, 91] holds 6 days
-    assert r[12, 1, "a"]["exposure_days"] == 6.0 and max(k[0] for k in r) == 12
+    # u1 is censored at day 60: its last bin (56, 63] holds 4 days
+    assert r[8, 1, "a"]["exposure_days"] == 4.0 and max(k[0] for k in r) == 8
     df = wt.risk_sets(hm, exposure="feedback", strata=()).to_pandas()
     assert list(df.columns) == ["tenure_bin", "exposed", "at_risk", "events", "exposure_days"]
     assert df.events.sum() == 2  # u2, u3 (u7 churned at signup: never at risk)
-    assert df.exposure_days.sum() == pytest.approx(90 + 14 + 22 + 55 + 11)
+    assert df.exposure_days.sum() == pytest.approx(60 + 14 + 22 + 25)
 
 
 def _risk_sets_from_episodes(ep: pd.DataFrame, bin_days: float, strata: list[str]) -> pd.DataFrame:
@@ -413,6 +441,41 @@ def test_cdnow_sample_gives_the_published_946_and_2457():
     assert comp.frequency_holdout_sum.sum() == r.frequency_holdout.sum() > 0
 
 
+def _handmade_with_late_purchases(folder: Path, observation_end: str = OBS_END):
+    """The hand-made dataset plus purchases after its observation end: u1 on
+    the end's own day (Mar 31 18:00, after 00:00) and u5 on Apr 2."""
+    write_handmade(folder)
+    ev = pd.read_parquet(folder / "events.parquet")
+    late = pd.DataFrame({"user_id": ["u1", "u5"], "event_at": pd.to_datetime(["2024-03-31 18:00", "2024-04-02 00:00"]).astype("datetime64[us]"),
+                         "event_type": ["purchase", "purchase"], "amount": [7.0, 9.0]})
+    pd.concat([ev, late], ignore_index=True).to_parquet(folder / "events.parquet", index=False)
+    (folder / "dataset.yml").write_text(yaml.safe_dump({"name": "handmade", "observation_end": observation_end}))
+    return load_dataset(folder)
+
+
+def test_repeat_tracking_ignores_purchases_after_the_observation_end(tmp_path):
+    ds = _handmade_with_late_purchases(tmp_path / "late")
+    t = wt.repeat_tracking(ds).to_pandas()
+    # purchase days by hand: u2 Jan 2 (new), u1 Jan 5 (new, two purchases), Jan 20 and Mar 1 (repeats),
+    # u4 Mar 10 (new); u1's Mar 31 18:00 purchase is after the end (Mar 31 00:00), u5's Apr 2 too
+    rows = [(str(pd.Timestamp(r.date).date()), r.new_customers, r.repeat_purchases) for r in t.itertuples()]
+    assert rows == [("2024-01-02", 1, 0), ("2024-01-05", 1, 0), ("2024-01-20", 0, 1), ("2024-03-01", 0, 1), ("2024-03-10", 1, 0)]
+    t = wt.repeat_tracking(ds, calibration_end="2024-02-15", holdout_end="2024-03-31").to_pandas()
+    assert t.new_customers.sum() == 2 and t.repeat_purchases.sum() == 2  # u4 is not a calibration customer
+    w = wt.calibration_window(ds)
+    assert (w["first_purchase"], w["observation_end"], w["holdout_end"]) == (pd.Timestamp("2024-01-02"), pd.Timestamp(OBS_END), pd.Timestamp(OBS_END))
+
+
+def test_calibration_window_ignores_purchases_after_the_observation_end(tmp_path):
+    # observation end Jan 1 23:00: every purchase comes later, so there is nothing to split
+    ds = _handmade_with_late_purchases(tmp_path / "early", observation_end="2024-01-01 23:00")
+    with pytest.raises(ParameterError, match="no purchase events on or before its observation end"):
+        wt.calibration_window(ds)
+    ds = _handmade_with_late_purchases(tmp_path / "jan10", observation_end="2024-01-10 12:00")
+    w = wt.calibration_window(ds)  # purchases Jan 2 and Jan 5 only: halfway between Jan 2 and Jan 10 is Jan 6
+    assert (w["first_purchase"], w["calibration_end"]) == (pd.Timestamp("2024-01-02"), pd.Timestamp("2024-01-06"))
+
+
 # ------------------------------------------------------------------ KPIs and cohorts
 def test_kpis_by_week_by_hand(hm):
     k = wt.kpis(hm).to_pandas()
@@ -508,19 +571,35 @@ def test_experiment_outcomes_by_hand(hm):
     assert other.user_id.tolist() == ["u2"] and other.retained.tolist() == [0]
 
 
+def test_experiment_outcomes_observed_only_once_churn_by_the_horizon_can_be_judged(hm):
+    def got(**kw):
+        e = wt.experiment_outcomes(hm, "cocreation_invite", horizon_days=60, **kw).to_pandas()
+        return {r.user_id: (r.retained, r.observed) for r in e.itertuples()}
+
+    # u1: Jan 4 + 60 days = Mar 4, on or before the end, but it was active Mar 25 and whether it
+    # then went quiet is not known until Mar 4 + 30 days = Apr 3 > Mar 31: not observed.
+    # u3: Jan 10 + 60 = Mar 10; Mar 10 + 30 = Apr 9 > Mar 31: not observed either.
+    assert got() == {"u1": (1, 0), "u3": (0, 0), "u4": (1, 0), "u5": (1, 0)}
+    # a 20-day window: Mar 4 + 20 = Mar 24 and Mar 10 + 20 = Mar 30 are judged
+    assert got(churn_after_days=20) == {"u1": (1, 1), "u3": (0, 1), "u4": (1, 0), "u5": (1, 0)}
+    # cancels only: the horizon alone decides (u3 never cancels: retained)
+    assert got(churn_after_days=None) == {"u1": (1, 1), "u3": (1, 1), "u4": (1, 0), "u5": (1, 0)}
+
+
 def test_referrals_by_hand(hm):
     r = wt.referrals(hm).to_pandas()
     rows = [(x.user_id, x.exposed, x.exposure_days, x.referrals) for x in r.itertuples()]
     assert rows == [
         ("u1", 0, 2.0, 1),  # u2 signed up 12 hours in, before u1's first feedback (day 2)
-        ("u1", 1, 88.0, 1),  # u3 signed up on day 9
+        ("u1", 1, 58.0, 1),  # u3 signed up on day 9; u1 censored at day 60
         ("u2", 0, 14.0, 0),  # u6 signed up after u2 cancelled (and after the observation end)
         ("u3", 0, 2.25, 0),
         ("u3", 1, 19.75, 1),  # u7
-        ("u4", 0, 39.0, 0),
-        ("u4", 1, 16.0, 1),  # u5 on day 44, after u4's feedback on day 39
-        ("u5", 0, 11.0, 0),
-    ]
+        ("u4", 0, 25.0, 0),  # censored at day 25: its feedback (day 39) and u5's signup (day 44) come later
+    ]  # u5 censored at signup: no observed time, no rows
+    r = wt.referrals(hm, churn_after_days=None).to_pandas()  # cancels only: censored at the end
+    rows = [(x.user_id, x.exposed, x.exposure_days, x.referrals) for x in r.itertuples()]
+    assert ("u4", 1, 16.0, 1) in rows and ("u1", 1, 88.0, 1) in rows and ("u5", 0, 11.0, 0) in rows
     assert r.columns.tolist() == ["user_id", "exposed", "exposure_days", "referrals", "channel", "segment", "age_years"]
 
 
@@ -570,7 +649,8 @@ def test_missing_tables_and_columns_are_named(tmp_path):
     with pytest.raises(ParameterError, match="has no users.referred_by column"):
         wt.referrals(ds)
     s = by(wt.survival(ds).to_pandas(), "user_id")  # no dataset.yml: the observation end is the last event, Apr 5
-    assert "u6" not in s and s["u1"]["duration"] == 95.0 and s["u1"]["churned"] == 0
+    # u1 active on Apr 5 itself: censored at Apr 5 - 30 days = Mar 6 (Jan 1 -> Mar 6 = 65 days)
+    assert "u6" not in s and s["u1"]["duration"] == 65.0 and s["u1"]["churned"] == 0
 
 
 def test_benchmark_sides_agree_on_messy_data(rnd_folder):

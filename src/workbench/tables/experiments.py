@@ -26,13 +26,17 @@ def experiment_outcomes(ds, experiment: str, *, horizon_days: float = 90, churn_
     ``took_part`` (0/1: a ``feedback`` event in [assigned_at, assigned_at +
     horizon]), ``retained`` (0/1: not churned by assigned_at + horizon, churn
     as in :func:`~workbench.tables.survival.survival`), ``observed`` (0/1:
-    assigned_at + horizon is on or before the observation end; analyse
-    ``retained`` on observed rows only), ``pre_activity`` (events in the 28
+    assigned_at + horizon + churn_after_days is on or before the observation
+    end, so whether the user churned by the horizon is known, i.e. has been
+    silent long enough to tell; with ``churn_after_days=None``, assigned_at +
+    horizon on or before the end; analyse ``retained`` on observed rows
+    only), ``pre_activity`` (events in the 28
     days before assignment), then attributes. Events after the observation
     end are ignored.
     """
     require(ds, "experiment_outcomes", "users", "events", "assignments")
     check_positive("experiment_outcomes", "horizon_days", horizon_days)
+    check_positive("experiment_outcomes", "churn_after_days", churn_after_days, allow_none=True)
     a = ds.assignments
     names = sorted(str(x) for x in a.select("experiment").distinct().to_pandas()["experiment"].dropna())
     if experiment not in names:
@@ -42,6 +46,8 @@ def experiment_outcomes(ds, experiment: str, *, horizon_days: float = 90, churn_
         )
     end = observation_end(ds, "experiment_outcomes")
     horizon_s = round(horizon_days * DAY)
+    # churn by the horizon is known once the horizon plus the inactivity window has been observed
+    judge_s = horizon_s + (0 if churn_after_days is None else round(churn_after_days * DAY))
 
     a = a.filter(a.experiment == experiment)
     a = a.select("user_id", "arm", "assigned_at", asg_s=seconds(a.assigned_at))
@@ -62,7 +68,7 @@ def experiment_outcomes(ds, experiment: str, *, horizon_days: float = 90, churn_
     out = j.mutate(
         took_part=(ibis.coalesce(j.took_part, 0) > 0).cast("int64"),
         retained=(~churned_by).cast("int64"),
-        observed=(j.asg_s + horizon_s <= epoch_seconds(end)).cast("int64"),
+        observed=(j.asg_s + judge_s <= epoch_seconds(end)).cast("int64"),
         pre_activity=ibis.coalesce(j.pre_activity, 0).cast("int64"),
     )
     cols = ["user_id", "arm", "assigned_at", "took_part", "retained", "observed", "pre_activity"]

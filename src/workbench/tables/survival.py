@@ -6,14 +6,21 @@ from ``signup_at``; events after the observation end are ignored. A user's
 first ``cancel`` event is churn at its time. Without a cancel, a user whose
 last activity (last event, or signup if there is none) is at least
 ``churn_after_days`` before the observation end churned at that last
-activity; otherwise the user is censored at the observation end.
-``churn_after_days=None`` turns inactivity churn off (cancels only). Users who
+activity. Otherwise the user is censored at ``end - churn_after_days``: the
+last time up to which inactivity churn can be judged (a churn at any later
+time would need more than the observed silence to be seen), so no survival is
+credited that could not yet be known. A user who signed up after
+``end - churn_after_days`` (and has no cancel) is censored at signup: one row
+in :func:`survival` with duration 0 and churned 0, no time at risk anywhere
+else. ``churn_after_days=None`` turns inactivity churn off (cancels only);
+then users without a cancel are censored at the observation end. Users who
 sign up after the observation end are left out.
 """
 
 from __future__ import annotations
 
 import ibis
+import pandas as pd
 
 from workbench.tables.common import (
     DAY,
@@ -55,12 +62,22 @@ def lifetimes(ds, churn_after_days, table_fn: str = "survival", *, exposure: str
     attrs = attribute_columns(ds)
     j = u.left_join(per_user, "user_id").select("user_id", "signup_at", *attrs, *aggs)
     last_activity = ibis.coalesce(j.last_at, j.signup_at)
+    cancelled = j.cancel_at.notnull()
     if churn_after_days is None:
         inactive = ibis.literal(False)
+        end_at = ibis.cases((cancelled, j.cancel_at), else_=end_lit)
     else:
-        inactive = (end_s - seconds(last_activity)) >= round(churn_after_days * DAY)
-    cancelled = j.cancel_at.notnull()
-    end_at = ibis.cases((cancelled, j.cancel_at), (inactive, last_activity), else_=end_lit)
+        window_s = round(churn_after_days * DAY)
+        inactive = (end_s - seconds(last_activity)) >= window_s
+        # censored at the last time churn can be judged, never before signup;
+        # same whole seconds as seconds(end) - window_s
+        censor_lit = ts_literal(pd.Timestamp(epoch_seconds(end) - window_s, unit="s"))
+        end_at = ibis.cases(
+            (cancelled, j.cancel_at),
+            (inactive, last_activity),
+            (j.signup_at > censor_lit, j.signup_at),
+            else_=censor_lit,
+        )
     out = j.mutate(end_at=end_at, churned=(cancelled | inactive).cast("int64"), signup_s=seconds(j.signup_at))
     out = out.mutate(dur_s=seconds(out.end_at) - out.signup_s)
     cols = ["user_id", "signup_at", "signup_s", "end_at", "dur_s", "churned", *attrs]
@@ -152,7 +169,9 @@ def survival(ds, *, churn_after_days: float | None = 30) -> ibis.Table:
 
     Churn is the first ``cancel`` event; without one, a last activity at
     least ``churn_after_days`` before the observation end is churn at that
-    last activity (``None``: cancels only); otherwise censored at the
+    last activity; otherwise censored at ``end - churn_after_days`` (the last
+    time churn can be judged), or at signup (duration 0, churned 0) if the
+    user signed up after that. ``None``: cancels only, censored at the
     observation end. Events after the observation end are ignored; users who
     sign up after it are left out.
     """
@@ -172,8 +191,8 @@ def episodes(ds, *, exposure: str = "adopted", churn_after_days: float | None = 
     every distinct time of an ``exposure`` event strictly inside it; several
     events at one time give one split and raise the dose by their number.
     Exposure events at signup count from the first episode; those at or after
-    the end are ignored. Zero-length episodes (users churned at signup) are
-    dropped.
+    the end are ignored. Zero-length episodes (users churned or censored at
+    signup) are dropped.
     """
     check_choice("episodes", "exposure", exposure, EXPOSURES)
     life = lifetimes(ds, churn_after_days, "episodes")
@@ -232,7 +251,7 @@ def risk_sets(
 
     Fit a complementary log-log binomial GLM on (events, at_risk - events),
     or a Poisson GLM on events with offset log(exposure_days). Users churned
-    at signup (zero observed time) are not at risk anywhere.
+    or censored at signup (zero observed time) are not at risk anywhere.
     """
     check_choice("risk_sets", "exposure", exposure, EXPOSURES)
     bin_s = bin_seconds("risk_sets", bin_days)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ibis
 
 from workbench.errors import ParameterError
-from workbench.tables.common import check_date, day_number, epoch_seconds, observation_end, require
+from workbench.tables.common import check_date, day_number, epoch_seconds, observation_end, observed_events, require
 
 
 def repeat_tracking(ds, *, calibration_end=None, holdout_end=None) -> ibis.Table:
@@ -35,7 +35,7 @@ def repeat_tracking(ds, *, calibration_end=None, holdout_end=None) -> ibis.Table
         raise ParameterError(f"{fn}(): holdout_end {hold.date()} is before calibration_end {cal.date()}")
     if cal_n > end_day or hold_n > end_day:
         raise ParameterError(f"{fn}(): calibration_end/holdout_end after the observation end {end.date()} of dataset {ds.name!r}")
-    e = ds.events
+    e = observed_events(ds, end)  # events after the observation end are ignored, as everywhere
     p = e.filter(e.event_type == "purchase")
     p = p.mutate(day=day_number(p.event_at))
     p = p.filter(p.day <= hold_n)
@@ -67,11 +67,12 @@ def calibration_window(ds, *, calibration_end=None, holdout_end=None) -> dict:
 
     fn = "calibration_window"
     require(ds, fn, "events")
-    end = observation_end(ds, fn).normalize()
-    e = ds.events
+    end_ts = observation_end(ds, fn)
+    end = end_ts.normalize()
+    e = observed_events(ds, end_ts)  # events after the observation end are ignored, as everywhere
     first = e.filter(e.event_type == "purchase").event_at.min().execute()
     if first is None or pd.isna(first):
-        raise ParameterError(f"{fn}(): dataset {ds.name!r} has no purchase events, so there is no customer base to split into calibration and holdout")
+        raise ParameterError(f"{fn}(): dataset {ds.name!r} has no purchase events on or before its observation end {end_ts}, so there is no customer base to split into calibration and holdout")
     first = pd.Timestamp(first).normalize()
     cal = check_date(fn, "calibration_end", calibration_end) if calibration_end not in (None, "") else first + (end - first) / 2
     cal = pd.Timestamp(cal).floor("D")
