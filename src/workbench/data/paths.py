@@ -15,13 +15,16 @@ BUILTIN = {
 }
 
 
-def project_root() -> Path:
-    """``$WORKBENCH_ROOT``, else the nearest folder upward from the current one
-    that holds ``notebooks/`` or ``data/raw``, else the current folder."""
+def project_root(start=None) -> Path:
+    """The project root: ``$WORKBENCH_ROOT`` (when no ``start`` is given),
+    else the nearest folder at or above ``start`` (default: the current
+    folder) that holds ``notebooks/`` or ``data/raw``, else ``start`` itself."""
     env = os.environ.get("WORKBENCH_ROOT")
-    if env:
+    if env and start is None:
         return Path(env).resolve()
-    here = Path.cwd().resolve()
+    here = Path(start or Path.cwd()).resolve()
+    if here.is_file():
+        here = here.parent
     for folder in (here, *here.parents):
         if (folder / "notebooks").is_dir() or (folder / "data" / "raw").is_dir():
             return folder

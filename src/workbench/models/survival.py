@@ -326,11 +326,7 @@ class CoxResult(Result):
 
     def to_metrics(self, prefix: str = "cox") -> dict:
         out = {f"{prefix}.n_users": self.n_users, f"{prefix}.n_events": float(self.n_events)}
-        for name, row in self.summary().iterrows():
-            key = f"{prefix}.hr.{_metric_name(name)}"
-            out[key] = float(row["hazard_ratio"])
-            out[f"{key}_ci_low"] = float(row["hr_ci_low"])
-            out[f"{key}_ci_high"] = float(row["hr_ci_high"])
+        out.update(_hr_metrics(prefix, self.summary()))
         return out
 
     def _repr_html_(self) -> str:
@@ -344,6 +340,17 @@ class CoxResult(Result):
 
 def _metric_name(name: str) -> str:
     return name.replace("[", "_").replace("]", "").replace(" ", "_").replace(">=", "ge").replace("=", "")
+
+
+def _hr_metrics(prefix: str, table: pd.DataFrame) -> dict:
+    """``prefix.hr.<term>`` with ``_ci_low``/``_ci_high`` from a hazard-ratio summary."""
+    out = {}
+    for name, row in table.iterrows():
+        key = f"{prefix}.hr.{_metric_name(name)}"
+        out[key] = float(row["hazard_ratio"])
+        out[f"{key}_ci_low"] = float(row["hr_ci_low"])
+        out[f"{key}_ci_high"] = float(row["hr_ci_high"])
+    return out
 
 
 def fit_cox(data: pd.DataFrame, *, covariates, stop: str = "stop", event: str = "churned", start: str | None = "start",
@@ -964,11 +971,7 @@ class DiscreteHazardResult(Result):
 
     def to_metrics(self, prefix: str = "discrete_hazard") -> dict:
         out = {}
-        for name, row in self.summary().iterrows():
-            key = f"{prefix}.hr.{_metric_name(name)}"
-            out[key] = float(row["hazard_ratio"])
-            out[f"{key}_ci_low"] = float(row["hr_ci_low"])
-            out[f"{key}_ci_high"] = float(row["hr_ci_high"])
+        out.update(_hr_metrics(prefix, self.summary()))
         return out
 
     def _repr_html_(self) -> str:

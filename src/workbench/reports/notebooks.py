@@ -1,6 +1,6 @@
 """Finding report notebooks and checking them against the notebook rules.
 
-The project root is the folder that holds ``notebooks/``. A notebook is named
+The project root is :func:`workbench.data.paths.project_root`. A notebook is named
 either by a path to an ``.ipynb`` file or by its name (``data_overview``),
 which is looked up in ``<root>/notebooks/``.
 
@@ -16,20 +16,9 @@ from pathlib import Path
 
 import nbformat
 
+from workbench.data.paths import project_root as find_project_root  # one notion of the project root
 from workbench.reports.errors import NotebookError
 from workbench.reports.parameters import declared_parameters
-
-
-def find_project_root(start=None) -> Path:
-    """The nearest folder at or above ``start`` (default: the current folder)
-    that holds ``notebooks/``; the start folder itself if none does."""
-    here = Path(start or Path.cwd()).resolve()
-    if here.is_file():
-        here = here.parent
-    for folder in (here, *here.parents):
-        if (folder / "notebooks").is_dir():
-            return folder
-    return here
 
 
 def notebook_root(notebook: Path) -> Path:
