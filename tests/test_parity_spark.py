@@ -18,6 +18,7 @@ import pytest
 from test_tables import write_handmade, write_random
 from workbench import tables as wt
 from workbench.data import load_dataset
+from workbench.data.simulate import simulate
 from workbench.errors import ParameterError, WorkbenchError
 
 pytestmark = pytest.mark.spark
@@ -67,6 +68,8 @@ def folders(tmp_path_factory):
     return {
         "handmade": write_handmade(tmp_path_factory.mktemp("handmade")),
         "random": write_random(tmp_path_factory.mktemp("random"), n_users=250, seed=11),
+        # as the simulator writes it (LZ4-compressed Parquet): Spark must read that too
+        "simulated": simulate(users=400, seed=5, progress=False).write(tmp_path_factory.mktemp("simulated") / "sim"),
     }
 
 
@@ -126,6 +129,8 @@ CASES = [
     ("random", "conversion_risk_sets", {"exposure": "adopted", "strata": ()}),
     ("random", "referrals", {"exposure": "adopted"}),
     ("cdnow-sample", "repeat_summary", {"calibration_end": "1997-09-30"}),
+    ("simulated", "survival", {}),
+    ("simulated", "repeat_summary", {}),
 ]
 
 

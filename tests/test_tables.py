@@ -191,6 +191,28 @@ def test_every_table_is_a_lazy_ibis_expression_on_the_dataset_backend(hm):
         assert expr.get_backend() is hm.con, name
 
 
+def test_duckdb_returns_the_column_types_each_table_declares(rnd):
+    """DuckDB's own result types equal each table's declared schema: no DECIMAL
+    or INTEGER where the table says float64 or int64 (bare numeric literals and
+    DuckDB's 128-bit integer sums give them). They would reach pandas as Python
+    Decimal objects, slowly, and pyarrow users would see other types."""
+    from workbench.tables import repeat_tracking, subscription_survivors
+
+    functions = {**wt.TABLE_FUNCTIONS, "repeat_tracking": repeat_tracking, "subscription_survivors": subscription_survivors}
+    cases = [(name, {}) for name in functions if name != "experiment_outcomes"] + [
+        ("experiment_outcomes", {"experiment": "cocreation_invite"}),
+        ("repeat_summary", {"calibration_end": "2024-05-01"}),  # with a holdout
+        ("repeat_summary_compressed", {"calibration_end": "2024-05-01"}),
+    ]
+    for name, options in cases:
+        expr = functions[name](rnd, **options)
+        arrow = rnd.con._to_duckdb_relation(expr).to_arrow_table()  # DuckDB's own types, before ibis converts them
+        declared = expr.schema().to_pyarrow()
+        got = {f.name: str(f.type) for f in arrow.schema}
+        want = {f.name: str(f.type) for f in declared}
+        assert got == want, (name, options, {c: (got[c], want[c]) for c in got if got[c] != want.get(c)})
+
+
 # ------------------------------------------------------------------ survival
 def test_survival_by_hand(hm):
     s = by(wt.survival(hm).to_pandas(), "user_id")

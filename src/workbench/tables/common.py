@@ -55,6 +55,22 @@ def days(secs: ibis.Value) -> ibis.Value:
     return secs.cast("float64") / DAY
 
 
+def constant(value: int | float, dtype: str) -> ibis.Value:
+    """``value`` as a column constant of exactly ``dtype`` ("int64" or
+    "float64"). Ibis writes numeric literals bare (``0``, ``0.0``), which
+    DuckDB and Spark read as INTEGER or DECIMAL (ibis issue 10890): slow to
+    pull into pandas and not the type the table declares."""
+    return ibis.literal(repr(value)).cast(dtype)
+
+
+def as_bigint(total: ibis.Value) -> ibis.Value:
+    """A SUM of integers (aggregate or window) as a real int64. DuckDB sums
+    integers into a 128-bit integer that reaches pandas as Python Decimal
+    objects, and ibis drops a plain cast to int64 (it already types the sum as
+    int64); casting through DECIMAL(38, 0) keeps both steps exact."""
+    return total.cast("decimal(38, 0)").cast("int64")
+
+
 def ts_literal(ts: pd.Timestamp) -> ibis.Value:
     return ibis.literal(pd.Timestamp(ts).to_pydatetime(), type="timestamp")
 

@@ -7,6 +7,7 @@ import pandas as pd
 
 from workbench.tables.common import (
     PERIODS,
+    as_bigint,
     check_choice,
     observation_end,
     observed_events,
@@ -43,7 +44,7 @@ def kpis(ds, *, period: str = "week") -> ibis.Table:
         active_users=pu.count().cast("int64"),
         customers=pu.count(where=pu.purchases > 0).cast("int64"),
         revenue=pu.revenue.sum().cast("float64"),
-        purchases=pu.purchases.sum().cast("int64"),
+        purchases=as_bigint(pu.purchases.sum()),
     )
     p = e.filter(is_purchase)
     first = p.group_by("user_id").aggregate(first_at=p.event_at.min())

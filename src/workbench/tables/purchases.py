@@ -29,8 +29,10 @@ import ibis
 from workbench.errors import ParameterError
 from workbench.tables.common import (
     TIME_UNITS,
+    as_bigint,
     check_choice,
     check_date,
+    constant,
     day_number,
     epoch_seconds,
     observation_end,
@@ -72,23 +74,29 @@ def _days_per_customer(ds, calibration_end, holdout_end, table_fn):
     pdays = p.group_by(["user_id", "day"]).aggregate(spend=p.amount.sum(), first_at=p.event_at.min())
     in_cal = pdays.day <= cal_n
     in_hold = (pdays.day > cal_n) & (pdays.day <= hold_n)
+    has_holdout = hold_n > cal_n
+    cal = in_cal if has_holdout else None  # without a holdout every day is a calibration day: no filters
+    holdout = (
+        {"frequency_holdout": pdays.count(where=in_hold), "monetary_holdout": pdays.spend.sum(where=in_hold)}
+        if has_holdout
+        else {}
+    )
     c = pdays.group_by("user_id").aggregate(
-        first_purchase_at=pdays.first_at.min(where=in_cal),
-        first_day=pdays.day.min(where=in_cal),
-        last_day=pdays.day.max(where=in_cal),
-        n_days=pdays.count(where=in_cal),
-        spend_cal=pdays.spend.sum(where=in_cal),
-        first_spend=pdays.spend.argmin(pdays.day, where=in_cal),
-        frequency_holdout=pdays.count(where=in_hold),
-        monetary_holdout=pdays.spend.sum(where=in_hold),
+        first_purchase_at=pdays.first_at.min(where=cal),
+        first_day=pdays.day.min(where=cal),
+        last_day=pdays.day.max(where=cal),
+        n_days=pdays.count(where=cal),
+        spend_cal=pdays.spend.sum(where=cal),
+        first_spend=pdays.spend.argmin(pdays.day, where=cal),
+        **holdout,
     )
     c = c.filter(c.n_days > 0)
     c = c.mutate(
         frequency=(c.n_days - 1).cast("int64"),
         recency_d=(c.last_day - c.first_day).cast("int64"),
         T_d=(cal_n - c.first_day).cast("int64"),
-        frequency_holdout=c.frequency_holdout.cast("int64"),
-        monetary_holdout=ibis.coalesce(c.monetary_holdout, 0.0).cast("float64"),
+        frequency_holdout=c.frequency_holdout.cast("int64") if has_holdout else constant(0, "int64"),
+        monetary_holdout=ibis.coalesce(c.monetary_holdout, 0.0).cast("float64") if has_holdout else constant(0.0, "float64"),
     )
     return c, cal_n, hold_n
 
@@ -117,7 +125,7 @@ def repeat_summary(ds, *, time_unit: str = "week", calibration_end=None, holdout
         ),
         frequency_holdout=c.frequency_holdout,
         monetary_holdout=c.monetary_holdout,
-        duration_holdout=ibis.literal((hold_n - cal_n) / unit, "float64"),
+        duration_holdout=constant((hold_n - cal_n) / unit, "float64"),
     )
     return out.order_by("user_id")
 
@@ -131,7 +139,7 @@ def repeat_summary_compressed(ds, *, time_unit: str = "week", calibration_end=No
     c, cal_n, hold_n = _days_per_customer(ds, calibration_end, holdout_end, "repeat_summary_compressed")
     unit = float(_UNIT_DAYS[time_unit])
     g = c.group_by(["frequency", "recency_d", "T_d"]).aggregate(
-        n=c.count().cast("int64"), frequency_holdout_sum=c.frequency_holdout.sum().cast("int64")
+        n=c.count().cast("int64"), frequency_holdout_sum=as_bigint(c.frequency_holdout.sum())
     )
     out = g.select(
         "frequency",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ibis
 
 from workbench.errors import ParameterError
-from workbench.tables.common import EXPOSURES, attribute_columns, check_choice, days, seconds
+from workbench.tables.common import EXPOSURES, attribute_columns, check_choice, constant, days, seconds
 from workbench.tables.survival import lifetimes, spells
 
 
@@ -30,7 +30,7 @@ def referrals(ds, *, exposure: str = "feedback", churn_after_days: float | None 
             "add it (null, or the user_id of the referrer) to analyse referrals"
         )
     attrs = attribute_columns(ds)
-    base = life.mutate(event=ibis.literal(0, "int64"))
+    base = life.mutate(event=constant(0, "int64"))
     sp = spells(base, attrs)
 
     u = ds.users

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ibis
 
 from workbench.errors import ParameterError
-from workbench.tables.common import DAY, check_choice, check_positive, epoch_seconds, observation_end, require, seconds
+from workbench.tables.common import DAY, as_bigint, check_choice, check_positive, constant, epoch_seconds, observation_end, require, seconds
 
 
 def subscription_survivors(ds, *, period_days: float = 30.0, cohort: str = "month") -> ibis.Table:
@@ -41,7 +41,7 @@ def subscription_survivors(ds, *, period_days: float = 30.0, cohort: str = "mont
         cohort=j.signup_at.truncate("M" if cohort == "month" else "W").date(),
         signup_s=signup_s,
         # whole periods completed before the cancel (or a large number when never cancelled)
-        full=ibis.coalesce(((j.cancel_s - signup_s) // period_s).cast("int64"), ibis.literal(10**9, "int64")),
+        full=ibis.coalesce(((j.cancel_s - signup_s) // period_s).cast("int64"), constant(10**9, "int64")),
     )
     meta = j.group_by("cohort").aggregate(size=j.count(), last_signup_s=j.signup_s.max())
     meta = meta.mutate(periods=((end_s - meta.last_signup_s) // period_s).cast("int64")).filter(lambda m: m.periods >= 1)
@@ -51,5 +51,5 @@ def subscription_survivors(ds, *, period_days: float = 30.0, cohort: str = "mont
     cells = meta.cross_join(grid).filter(lambda t: t.period <= t.periods)
     # survivors at period t: members whose first cancel came after t whole periods
     joined = cells.left_join(counts, [cells.cohort == counts.cohort, counts.full >= cells.period])
-    out = joined.group_by([joined.cohort, joined.period]).aggregate(survivors=ibis.coalesce(joined.users.sum(), 0).cast("int64"))
+    out = joined.group_by([joined.cohort, joined.period]).aggregate(survivors=as_bigint(ibis.coalesce(joined.users.sum(), 0)))
     return out.order_by(["cohort", "period"])

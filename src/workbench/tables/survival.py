@@ -25,11 +25,13 @@ import pandas as pd
 from workbench.tables.common import (
     DAY,
     EXPOSURES,
+    as_bigint,
     attribute_columns,
     bin_seconds,
     check_choice,
     check_positive,
     check_strata,
+    constant,
     days,
     epoch_seconds,
     observation_end,
@@ -97,8 +99,8 @@ def spells(base: ibis.Table, keep: list[str]) -> ibis.Table:
     unexposed = base.select(
         "user_id",
         *keep,
-        exposed=ibis.literal(0, "int64"),
-        start_s=ibis.literal(0, "int64"),
+        exposed=constant(0, "int64"),
+        start_s=constant(0, "int64"),
         stop_s=ibis.coalesce(base.exp_s, base.dur_s).cast("int64"),
         event=(base.exp_s.isnull()).ifelse(base.event, 0).cast("int64"),
     )
@@ -106,7 +108,7 @@ def spells(base: ibis.Table, keep: list[str]) -> ibis.Table:
     exposed = exp.select(
         "user_id",
         *keep,
-        exposed=ibis.literal(1, "int64"),
+        exposed=constant(1, "int64"),
         start_s=exp.exp_s.cast("int64"),
         stop_s=exp.dur_s.cast("int64"),
         event=exp.event.cast("int64"),
@@ -135,7 +137,7 @@ def aggregate_risk_sets(sp: ibis.Table, bin_s: int, strata: list[str]) -> ibis.T
     sp = sp.mutate(wb_f=f, wb_l=last)
 
     def as_int(x):
-        return ibis.literal(x, "int64") if isinstance(x, int) else x.cast("int64")
+        return constant(x, "int64") if isinstance(x, int) else x.cast("int64")
 
     def marks(t, bin_, d, cut, ev):
         return t.select(*groups, tenure_bin=as_int(bin_), wb_d=as_int(d), wb_cut=as_int(cut), wb_ev=as_int(ev))
@@ -149,13 +151,13 @@ def aggregate_risk_sets(sp: ibis.Table, bin_s: int, strata: list[str]) -> ibis.T
     allm = enter.union(leave).union(tail).union(grid)
     cells = allm.group_by(["tenure_bin", *groups]).aggregate(wb_d=allm.wb_d.sum(), wb_cut=allm.wb_cut.sum(), wb_ev=allm.wb_ev.sum())
     w = ibis.window(group_by=groups, order_by="tenure_bin", preceding=None, following=0)
-    cells = cells.mutate(at_risk=cells.wb_d.sum().over(w).cast("int64"))
+    cells = cells.mutate(at_risk=as_bigint(cells.wb_d.sum().over(w)))
     cells = cells.filter(cells.at_risk > 0)
     out = cells.select(
         "tenure_bin",
         *groups,
         at_risk=cells.at_risk,
-        events=cells.wb_ev.cast("int64"),
+        events=as_bigint(cells.wb_ev),
         exposure_days=days(cells.at_risk * bin_s - cells.wb_cut),
     )
     return out.order_by(["tenure_bin", *groups])
@@ -203,13 +205,13 @@ def episodes(ds, *, exposure: str = "adopted", churn_after_days: float | None = 
     j = j.mutate(t_s=seconds(j.event_at) - j.signup_s)
     j = j.filter(j.t_s < j.dur_s)
     points = j.group_by(["user_id", "t_s"]).aggregate(n=j.count().cast("int64"))
-    origin = life.select("user_id", t_s=ibis.literal(0, "int64"), n=ibis.literal(0, "int64"))
+    origin = life.select("user_id", t_s=constant(0, "int64"), n=constant(0, "int64"))
     both = origin.union(points)
-    points = both.group_by(["user_id", "t_s"]).aggregate(n=both.n.sum().cast("int64"))
+    points = both.group_by(["user_id", "t_s"]).aggregate(n=as_bigint(both.n.sum()))
 
     w_cum = ibis.window(group_by="user_id", order_by="t_s", preceding=None, following=0)
     w = ibis.window(group_by="user_id", order_by="t_s")
-    points = points.mutate(dose=points.n.sum().over(w_cum).cast("int64"), next_s=points.t_s.lead().over(w))
+    points = points.mutate(dose=as_bigint(points.n.sum().over(w_cum)), next_s=points.t_s.lead().over(w))
     e = points.join(life, "user_id")
     last = e.next_s.isnull()
     e = e.mutate(stop_s=ibis.coalesce(e.next_s, e.dur_s), is_last=last)

@@ -45,8 +45,8 @@ def repeat_tracking(ds, *, calibration_end=None, holdout_end=None) -> ibis.Table
     j = days.join(first, "user_id")
     per_day = j.group_by("day").aggregate(
         date=j.date.min(),
-        new_customers=(j.day == j.first_day).sum().cast("int64"),
-        repeat_purchases=(j.day > j.first_day).sum().cast("int64"),
+        new_customers=j.count(where=j.day == j.first_day).cast("int64"),
+        repeat_purchases=j.count(where=j.day > j.first_day).cast("int64"),
     )
     return per_day.order_by("day")
 
