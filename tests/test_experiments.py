@@ -225,39 +225,20 @@ def test_simulated_experiment_recovers_itt_and_cace(sim):
 
 def test_simulated_referral_rate_ratio_within_calendar_time(sim):
     """The pooled ratio is biased by the falling base rate; comparing within
-    calendar periods recovers the planted 2. The calendar split here is done on
-    the episodes and the users table (workbench.tables.referrals has no period split)."""
+    calendar periods recovers the planted 2."""
     truth, ds = sim
-    users = ds.users.select("user_id", "signup_at", "referred_by", "segment").to_pandas()
     from workbench import tables
 
-    ep = tables.episodes(ds, exposure="feedback", churn_after_days=None).to_pandas()
-    table = rf.referrals_by_period(ep, users, period_days=28)
+    table = tables.referrals(ds, exposure="feedback", churn_after_days=None, period_days=28).to_pandas()
     planted = truth["referrals"]["rate_ratio_cocreator"]
     within = rf.referral_rate_ratio(table, adjust_for=["segment"], period="period")
     rr, lo, hi = within.rate_ratio()
     assert lo < planted < hi
-    pooled = rf.referral_rate_ratio(table.groupby(["user_id", "exposed", "segment"], as_index=False)[["exposure_days", "referrals"]].sum(),
+    pooled = rf.referral_rate_ratio(tables.referrals(ds, exposure="feedback", churn_after_days=None).to_pandas(),
                                     adjust_for=["segment"])
     assert pooled.rate_ratio()[2] < planted  # the pooled comparison misses it
     nb = rf.referral_rate_ratio(table, adjust_for=["segment"], period="period", family="negative_binomial")
     assert nb.rate_ratio()[1] < planted < nb.rate_ratio()[2]
-
-
-def test_referrals_by_period_by_hand():
-    ep = pd.DataFrame({"user_id": ["a", "a", "b"], "start": [0.0, 10.0, 0.0], "stop": [10.0, 40.0, 5.0], "exposed": [0, 1, 0],
-                       "churned": [0, 1, 0], "segment": ["x", "x", "y"]})
-    t0 = pd.Timestamp("2024-01-01")
-    users = pd.DataFrame({"user_id": ["a", "b", "c", "d", "e"],
-                          "signup_at": [t0, t0 + pd.Timedelta(days=25), t0 + pd.Timedelta(days=5), t0 + pd.Timedelta(days=35),
-                                        t0 + pd.Timedelta(days=41)],
-                          "referred_by": [None, "a", "a", "a", "a"]})
-    t = rf.referrals_by_period(ep, users, period_days=20).set_index(["user_id", "exposed", "period"])
-    assert t.loc[("a", 0, 0), "exposure_days"] == 10 and t.loc[("a", 0, 0), "referrals"] == 1  # c at day 5
-    assert t.loc[("a", 1, 0), "exposure_days"] == 10 and t.loc[("a", 1, 0), "referrals"] == 0
-    assert t.loc[("a", 1, 1), "exposure_days"] == 20 and t.loc[("a", 1, 1), "referrals"] == 2  # b at 25, d at 35; e after a left
-    assert t.loc[("b", 0, 1), "exposure_days"] == 5 and t.loc[("b", 0, 1), "segment"] == "y"
-    assert t["exposure_days"].sum() == pytest.approx(45)
 
 
 def test_referral_errors():

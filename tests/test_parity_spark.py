@@ -128,6 +128,8 @@ CASES = [
     ("random", "risk_sets", {"exposure": "feedback", "bin_days": 3.5, "strata": ("segment", "channel")}),
     ("random", "conversion_risk_sets", {"exposure": "adopted", "strata": ()}),
     ("random", "referrals", {"exposure": "adopted"}),
+    ("random", "referrals", {"exposure": "feedback", "period_days": 7}),
+    ("handmade", "referrals", {"period_days": 10}),
     ("cdnow-sample", "repeat_summary", {"calibration_end": "1997-09-30"}),
     ("simulated", "survival", {}),
     ("simulated", "repeat_summary", {}),

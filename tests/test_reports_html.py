@@ -112,6 +112,14 @@ def test_escape_makes_data_show_as_written_in_markdown():
     assert "<strong>&lt;img src=x onerror='alert(1)'&gt; *bold* [link](javascript:x) $x$ a_b &amp; #1 &quot;q&quot;</strong>" in html
 
 
+def test_money_shows_two_decimals_and_an_escaped_currency():
+    from workbench.reports import money
+
+    assert money(1234.5, "USD") == "1,234.50 USD"
+    assert money(0.125) == "0.12" and money(-3, "") == "-3.00"
+    assert money(2, "<b>$</b>") == "2.00 &lt;b&gt;\\$&lt;/b&gt;"
+
+
 @pytest.mark.parametrize(("value", "text"), [(12345, "12,345"), (0.123456, "0.1235"), (1234.5, "1,234.5"), (2.5e7, "25,000,000"), (0.0, "0"), ("x", "x"), (True, "true")])
 def test_format_value(value, text):
     assert format_value(value) == text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -194,8 +195,8 @@ def test_every_table_is_a_lazy_ibis_expression_on_the_dataset_backend(hm):
 def test_duckdb_returns_the_column_types_each_table_declares(rnd):
     """DuckDB's own result types equal each table's declared schema: no DECIMAL
     or INTEGER where the table says float64 or int64 (bare numeric literals and
-    DuckDB's 128-bit integer sums give them). They would reach pandas as Python
-    Decimal objects, slowly, and pyarrow users would see other types."""
+    DuckDB's 128-bit integer sums give them). Ibis converts them back, but
+    slowly: a DECIMAL column reaches pandas as Python Decimal objects."""
     from workbench.tables import repeat_tracking, subscription_survivors
 
     functions = {**wt.TABLE_FUNCTIONS, "repeat_tracking": repeat_tracking, "subscription_survivors": subscription_survivors}
@@ -625,6 +626,42 @@ def test_referrals_by_hand(hm):
     assert r.columns.tolist() == ["user_id", "exposed", "exposure_days", "referrals", "channel", "segment", "age_years"]
 
 
+def test_referrals_by_calendar_period_by_hand(hm):
+    """Periods of 10 days from the first observed signup (u1, Jan 1 00:00)."""
+    r = wt.referrals(hm, period_days=10).to_pandas()
+    got = {(x.user_id, x.exposed, x.period): (round(x.exposure_days, 9), x.referrals) for x in r.itertuples()}
+    assert got == {
+        ("u1", 0, 0): (2.0, 1),  # u2 at day 0.5
+        ("u1", 1, 0): (8.0, 1),  # u3 at day 9
+        **{("u1", 1, p): (10.0, 0) for p in (1, 2, 3, 4, 5)},  # censored at day 60
+        ("u2", 0, 0): (9.5, 0),  # signed up at day 0.5, cancelled at day 14.5
+        ("u2", 0, 1): (4.5, 0),
+        ("u3", 0, 0): (1.0, 0),  # signed up on day 9, feedback at day 11.25
+        ("u3", 0, 1): (1.25, 0),
+        ("u3", 1, 1): (8.75, 1),  # u7 at day 14
+        ("u3", 1, 2): (10.0, 0),
+        ("u3", 1, 3): (1.0, 0),  # churned at day 31
+        ("u4", 0, 3): (5.0, 0),  # signed up on day 35, censored at day 60
+        ("u4", 0, 4): (10.0, 0),
+        ("u4", 0, 5): (10.0, 0),
+    }
+    assert r.columns.tolist() == ["user_id", "exposed", "period", "exposure_days", "referrals", "channel", "segment", "age_years"]
+
+
+@pytest.mark.parametrize("exposure,period_days,churn_after_days", [("feedback", 28, 30), ("adopted", 1, None), ("feedback", 0.5, 12.5)])
+def test_referrals_by_period_sum_to_the_unsplit_table(rnd, exposure, period_days, churn_after_days):
+    flat = wt.referrals(rnd, exposure=exposure, churn_after_days=churn_after_days).to_pandas()
+    split = wt.referrals(rnd, exposure=exposure, churn_after_days=churn_after_days, period_days=period_days).to_pandas()
+    assert (split.exposure_days > 0).all() and split.period.min() >= 0
+    assert not split.duplicated(["user_id", "exposed", "period"]).any()
+    summed = split.groupby(["user_id", "exposed"])[["exposure_days", "referrals"]].sum()
+    flat = flat.set_index(["user_id", "exposed"])[["exposure_days", "referrals"]]
+    assert summed.index.equals(flat.index)
+    np.testing.assert_allclose(summed.exposure_days, flat.exposure_days, rtol=1e-12)
+    assert (summed.referrals == flat.referrals).all()  # no referral lost at a period edge
+    assert len(split) > len(flat)
+
+
 def test_referrals_totals_on_messy_data(rnd):
     r = wt.referrals(rnd, exposure="adopted").to_pandas()
     surv = wt.survival(rnd).to_pandas()
@@ -647,6 +684,7 @@ def test_referrals_totals_on_messy_data(rnd):
         (lambda ds: wt.episodes(ds, exposure="purchase"), "exposure='purchase' is not one of 'feedback', 'adopted'"),
         (lambda ds: wt.risk_sets(ds, strata=("segment", "height")), r"strata 'height' not among the user attributes .*channel, segment, age_years"),
         (lambda ds: wt.risk_sets(ds, bin_days=0), "bin_days must be a positive number"),
+        (lambda ds: wt.referrals(ds, period_days=0), "period_days must be a positive number"),
         (lambda ds: wt.survival(ds, churn_after_days=-3), "churn_after_days must be a positive number of days or None"),
         (lambda ds: wt.survival(ds, churn_after_days="30"), "churn_after_days must be a positive number"),
         (lambda ds: wt.experiment_outcomes(ds, "nope"), r"experiment 'nope' not in dataset 'handmade'; its assignments hold: 'cocreation_invite', 'pricing'"),

@@ -40,6 +40,9 @@ def test_writes_csv_and_list_options(folder, tmp_path):
     out2 = tmp_path / "exp.csv"
     assert main(["tables", "experiment_outcomes", str(folder), "--experiment", "pricing", "--out", str(out2)]) == 0
     assert pd.read_csv(out2).user_id.tolist() == ["u2"]
+    out4 = tmp_path / "ref.csv"
+    assert main(["tables", "referrals", str(folder), "--period-days", "10", "--out", str(out4)]) == 0
+    assert pd.read_csv(out4).period.max() == 5
     out3 = tmp_path / "nostrata.csv"
     assert main(["tables", "risk_sets", str(folder), "--out", str(out3), "--strata", "none"]) == 0
     assert "segment" not in pd.read_csv(out3).columns
@@ -100,3 +103,14 @@ def test_help_lists_every_table_and_its_options():
     assert "experiment_outcomes --experiment X" in proc.stdout and "example: workbench tables" in proc.stdout
     listed = subprocess.run([sys.executable, "-m", "workbench.cli", "tables", "--list"], capture_output=True, text=True)
     assert listed.returncode == 0 and "risk_sets [--exposure] [--churn-after-days] [--bin-days] [--strata]" in listed.stdout
+
+
+def test_every_table_option_has_a_command_line_flag():
+    from workbench.tables import TABLE_FUNCTIONS
+    from workbench.tables.export import table_options
+
+    proc = subprocess.run([sys.executable, "-m", "workbench.cli", "tables", "--help"], capture_output=True, text=True)
+    usage = proc.stdout.split("\n\n")[0]  # the usage block, before the description
+    for name in TABLE_FUNCTIONS:
+        for option in table_options(name):
+            assert f"[--{option.replace('_', '-')} " in usage, (name, option)

@@ -279,6 +279,8 @@ def _add_tables(sub) -> None:
                    help="user attributes to stratify by, comma-separated (default segment; none: no strata)")
     p.add_argument("--experiment", default=S, metavar="NAME", help="experiment name in assignments (experiment_outcomes)")
     p.add_argument("--horizon-days", default=S, type=float, metavar="DAYS", help="retention horizon after assignment (default 90)")
+    p.add_argument("--period-days", default=S, type=float, metavar="DAYS",
+                   help="referrals: also split by calendar periods of this many days from the first signup")
     p.set_defaults(func=_cmd_tables)
 
 

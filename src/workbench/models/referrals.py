@@ -14,8 +14,10 @@ Calendar time. The referral base rate usually changes with calendar time
 (word of mouth fades as the market saturates), and a user's co-creating time
 comes later in calendar time than their non-co-creating time, so a ratio
 pooled over the whole period is biased (toward 1 when the rate falls). When
-the table is split by calendar period (a ``period`` column), pass
-``period="period"`` to compare within periods (one fixed effect each).
+the table is split by calendar period
+(``workbench.tables.referrals(ds, ..., period_days=28)`` adds a ``period``
+column), pass ``period="period"`` to compare within periods (one fixed effect
+each).
 """
 
 from __future__ import annotations
@@ -168,54 +170,4 @@ def referral_rate_ratio(referrals: pd.DataFrame, *, exposure: str = "exposed", a
                            alpha=alpha)
 
 
-def referrals_by_period(episodes: pd.DataFrame, users: pd.DataFrame, *, period_days: float = 28) -> pd.DataFrame:
-    """Person-days alive and referrals per (user, exposure state, calendar period).
-
-    ``episodes``: ``workbench.tables.episodes(ds, exposure="feedback", ...)``
-    (days since signup, ``exposed`` switching at the first exposure event);
-    ``users``: ``user_id``, ``signup_at``, ``referred_by`` (the users table).
-    Calendar periods are ``period_days`` long from the first signup. A
-    referral counts in the state and period its referred user signed up in,
-    if the referrer was alive and observed then (``(start, stop]``). The
-    result feeds :func:`referral_rate_ratio` with ``period="period"``, which
-    compares co-creators with others within calendar periods. (A calendar
-    split of ``workbench.tables.referrals`` would do this in the engine.)
-    """
-    where = "referrals_by_period"
-    _require_columns(episodes, ["user_id", "start", "stop", "exposed"], where)
-    _require_columns(users, ["user_id", "signup_at", "referred_by"], where)
-    if not period_days > 0:
-        raise ParameterError(f"{where}: period_days must be > 0, got {period_days!r}")
-    signup = pd.to_datetime(users.set_index("user_id")["signup_at"])
-    t0 = signup.min()
-    attrs = [c for c in episodes.columns if c not in ("user_id", "start", "stop", "exposed", "dose", "churned")]
-    agg = {"start": ("start", "min"), "stop": ("stop", "max"), **{c: (c, "first") for c in attrs}}
-    s = episodes.groupby(["user_id", "exposed"], as_index=False).agg(**agg)
-    origin = (s["user_id"].map(signup) - t0).dt.total_seconds().to_numpy() / 86400
-    if np.isnan(origin).any():
-        raise ModelError(f"{where}: {int(np.isnan(origin).sum())} episode user(s) are not in users; pass the full users table.")
-    a, b = origin + s["start"].to_numpy(), origin + s["stop"].to_numpy()
-    parts = []
-    for p in range(int(b.max() // period_days) + 1):
-        lo, hi = p * period_days, (p + 1) * period_days
-        days = np.minimum(b, hi) - np.maximum(a, lo)
-        keep = days > 0
-        part = s.loc[keep, ["user_id", "exposed", *attrs]].copy()
-        part["period"] = p
-        part["exposure_days"] = days[keep]
-        part["_a"], part["_b"] = a[keep], b[keep]
-        parts.append(part)
-    t = pd.concat(parts, ignore_index=True)
-    ref = users.loc[users["referred_by"].notna()]
-    ref_t = (pd.to_datetime(ref["signup_at"]) - t0).dt.total_seconds().to_numpy() / 86400
-    r = pd.DataFrame({"user_id": ref["referred_by"].astype(str).to_numpy(), "_t": ref_t,
-                      "period": np.floor(ref_t / period_days).astype(int)})
-    m = t[["user_id", "exposed", "period", "_a", "_b"]].merge(r, on=["user_id", "period"])
-    m = m[(m["_t"] > m["_a"]) & (m["_t"] <= m["_b"])]
-    counts = m.groupby(["user_id", "exposed", "period"]).size().rename("referrals")
-    t = t.join(counts, on=["user_id", "exposed", "period"])
-    t["referrals"] = t["referrals"].fillna(0).astype(int)
-    return t.drop(columns=["_a", "_b"])
-
-
-__all__ = ["RateRatioResult", "referral_rate_ratio", "referrals_by_period"]
+__all__ = ["RateRatioResult", "referral_rate_ratio"]

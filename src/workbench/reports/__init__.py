@@ -12,7 +12,7 @@ so ``import workbench.reports`` in a kernel stays cheap.
 
 from __future__ import annotations
 
-from workbench.reports.markdown import escape
+from workbench.reports.markdown import escape, money, note
 from workbench.reports.metrics import record, recorded
 
 _LAZY = {
@@ -38,4 +38,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'workbench.reports' has no attribute {name!r}")
 
 
-__all__ = ["escape", "record", "recorded", *_LAZY]
+__all__ = ["escape", "money", "note", "record", "recorded", *_LAZY]

@@ -6,6 +6,8 @@ HTML special characters become entities and Markdown punctuation is
 backslash-escaped, so ``<script>`` or ``*bold*`` appear as text::
 
     Markdown(f"The largest segment is **{escape(top)}** ({share:.0%} of users).")
+
+``note`` and ``money`` are the two phrasings every report uses.
 """
 
 from __future__ import annotations
@@ -22,4 +24,17 @@ def escape(value) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-__all__ = ["escape"]
+def money(value: float, currency: str = "") -> str:
+    """An amount with two decimals and its (escaped) currency, e.g. ``1,234.50 USD``."""
+    return f"{value:,.2f} {escape(currency) if currency else ''}".strip()
+
+
+def note(text: str) -> None:
+    """Show a visible note in the report, e.g. where the data cannot support a
+    section. ``text`` is Markdown: escape dataset names in it."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"> **Note.** {text}"))
+
+
+__all__ = ["escape", "money", "note"]

@@ -58,9 +58,14 @@ def days(secs: ibis.Value) -> ibis.Value:
 def constant(value: int | float, dtype: str) -> ibis.Value:
     """``value`` as a column constant of exactly ``dtype`` ("int64" or
     "float64"). Ibis writes numeric literals bare (``0``, ``0.0``), which
-    DuckDB and Spark read as INTEGER or DECIMAL (ibis issue 10890): slow to
-    pull into pandas and not the type the table declares."""
-    return ibis.literal(repr(value)).cast(dtype)
+    DuckDB and Spark read as INTEGER or DECIMAL (ibis issue 10890), and drops
+    a cast to the type it already gives the literal; a cast from the text
+    (the shortest exact form of the number) is kept by both."""
+    if dtype == "int64" and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return ibis.literal(str(int(value))).cast(dtype)
+    if dtype == "float64" and isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value):
+        return ibis.literal(repr(float(value))).cast(dtype)
+    raise TypeError(f"constant(): {value!r} is not a finite {dtype} value")
 
 
 def as_bigint(total: ibis.Value) -> ibis.Value:
@@ -68,6 +73,8 @@ def as_bigint(total: ibis.Value) -> ibis.Value:
     integers into a 128-bit integer that reaches pandas as Python Decimal
     objects, and ibis drops a plain cast to int64 (it already types the sum as
     int64); casting through DECIMAL(38, 0) keeps both steps exact."""
+    if not total.type().is_integer():
+        raise TypeError(f"as_bigint(): expected an integer sum, got {total.type()}")
     return total.cast("decimal(38, 0)").cast("int64")
 
 
@@ -153,11 +160,12 @@ def check_positive(table_fn: str, name: str, value, *, allow_none: bool = False)
     return value
 
 
-def bin_seconds(table_fn: str, bin_days) -> int:
-    check_positive(table_fn, "bin_days", bin_days)
+def bin_seconds(table_fn: str, bin_days, name: str = "bin_days") -> int:
+    """A positive length in days (argument ``name``) as whole seconds."""
+    check_positive(table_fn, name, bin_days)
     secs = round(bin_days * DAY)
     if secs < 1:
-        raise ParameterError(f"{table_fn}(): bin_days={bin_days!r} is shorter than a second")
+        raise ParameterError(f"{table_fn}(): {name}={bin_days!r} is shorter than a second")
     return secs
 
 

@@ -92,7 +92,7 @@ ROWS = {
     "conversion": "per user: converted, days to first purchase, co-created before conversion",
     "conversion_risk_sets": "per (tenure bin, exposed, strata): at_risk, first purchases, exposure_days",
     "experiment_outcomes": "per assigned user: arm, took part, retained at the horizon, observed",
-    "referrals": "per (user, exposed state): exposure days, users referred",
+    "referrals": "per (user, exposed state[, calendar period]): exposure days, users referred",
 }
 
 

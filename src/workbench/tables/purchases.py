@@ -75,19 +75,19 @@ def _days_per_customer(ds, calibration_end, holdout_end, table_fn):
     in_cal = pdays.day <= cal_n
     in_hold = (pdays.day > cal_n) & (pdays.day <= hold_n)
     has_holdout = hold_n > cal_n
-    cal = in_cal if has_holdout else None  # without a holdout every day is a calibration day: no filters
+    cal_filter = in_cal if has_holdout else None  # without a holdout every day is a calibration day: no filters
     holdout = (
         {"frequency_holdout": pdays.count(where=in_hold), "monetary_holdout": pdays.spend.sum(where=in_hold)}
         if has_holdout
         else {}
     )
     c = pdays.group_by("user_id").aggregate(
-        first_purchase_at=pdays.first_at.min(where=cal),
-        first_day=pdays.day.min(where=cal),
-        last_day=pdays.day.max(where=cal),
-        n_days=pdays.count(where=cal),
-        spend_cal=pdays.spend.sum(where=cal),
-        first_spend=pdays.spend.argmin(pdays.day, where=cal),
+        first_purchase_at=pdays.first_at.min(where=cal_filter),
+        first_day=pdays.day.min(where=cal_filter),
+        last_day=pdays.day.max(where=cal_filter),
+        n_days=pdays.count(where=cal_filter),
+        spend_cal=pdays.spend.sum(where=cal_filter),
+        first_spend=pdays.spend.argmin(pdays.day, where=cal_filter),
         **holdout,
     )
     c = c.filter(c.n_days > 0)

@@ -1,16 +1,31 @@
-"""Referrals per user and exposure state (the data of a Poisson rate model
-of bringing others in, with log exposure time as offset)."""
+"""Referrals per user and exposure state, optionally per calendar period
+(the data of a Poisson rate model of bringing others in, with log exposure
+time as offset)."""
 
 from __future__ import annotations
 
 import ibis
+import pandas as pd
 
 from workbench.errors import ParameterError
-from workbench.tables.common import EXPOSURES, attribute_columns, check_choice, constant, days, seconds
+from workbench.tables.common import (
+    EXPOSURES,
+    attribute_columns,
+    bin_seconds,
+    check_choice,
+    constant,
+    days,
+    epoch_seconds,
+    observation_end,
+    observed_users,
+    seconds,
+)
 from workbench.tables.survival import lifetimes, spells
 
 
-def referrals(ds, *, exposure: str = "feedback", churn_after_days: float | None = 30) -> ibis.Table:
+def referrals(
+    ds, *, exposure: str = "feedback", churn_after_days: float | None = 30, period_days: float | None = None
+) -> ibis.Table:
     """One row per (user, ``exposed`` state) with positive time in that
     state: ``user_id``, ``exposed`` (0/1), ``exposure_days`` (days observed
     alive in the state: the user's time (0, duration] of
@@ -21,8 +36,16 @@ def referrals(ds, *, exposure: str = "feedback", churn_after_days: float | None 
     attributes. Referred users who sign up before the referrer or after the
     referrer's end (churn or observation end) are not counted; users with no
     observed time (churned at signup) have no rows.
+
+    ``period_days``: also split by calendar period, ``period_days`` long from
+    the first signup: one row per (user, state, ``period``) with time in it,
+    ``period`` = 0, 1, ... after ``exposed``. A referral counts in the period
+    its referred user signed up in (a signup exactly at the referrer's signup
+    counts in the referrer's first period). Summed over periods, the rows
+    equal the unsplit ones.
     """
     check_choice("referrals", "exposure", exposure, EXPOSURES)
+    period_s = None if period_days is None else bin_seconds("referrals", period_days, "period_days")
     life = lifetimes(ds, churn_after_days, "referrals", exposure=exposure)
     if "referred_by" not in ds.users.columns:
         raise ParameterError(
@@ -31,7 +54,7 @@ def referrals(ds, *, exposure: str = "feedback", churn_after_days: float | None 
         )
     attrs = attribute_columns(ds)
     base = life.mutate(event=constant(0, "int64"))
-    sp = spells(base, attrs)
+    sp = spells(base, [*attrs, "signup_s"])
 
     u = ds.users
     referred = u.filter(u.referred_by.notnull()).select(referrer=u.referred_by, ref_s=seconds(u.signup_at))
@@ -39,14 +62,38 @@ def referrals(ds, *, exposure: str = "feedback", churn_after_days: float | None 
     r = r.mutate(t_s=r.ref_s - r.signup_s)
     r = r.filter((r.t_s >= 0) & (r.t_s <= r.dur_s))
     r = r.mutate(exposed=(r.exp_s.notnull() & (r.t_s >= r.exp_s)).cast("int64"))
-    counts = r.group_by(["user_id", "exposed"]).aggregate(referrals=r.count().cast("int64"))
+    keys = ["user_id", "exposed"]
+    if period_s is not None:
+        sp, r = _by_period(ds, sp, r, period_s)
+        keys.append("period")
+    counts = r.group_by(keys).aggregate(referrals=r.count().cast("int64"))
 
-    out = sp.left_join(counts, ["user_id", "exposed"])
+    out = sp.left_join(counts, keys)
     out = out.select(
-        user_id=sp.user_id,
-        exposed=sp.exposed,
+        **{k: sp[k] for k in keys},
         exposure_days=days(sp.stop_s - sp.start_s),
         referrals=ibis.coalesce(out.referrals, 0).cast("int64"),
         **{a: sp[a] for a in attrs},
     )
-    return out.order_by(["user_id", "exposed"])
+    return out.order_by(keys)
+
+
+def _by_period(ds, sp: ibis.Table, r: ibis.Table, period_s: int) -> tuple[ibis.Table, ibis.Table]:
+    """Spells cut at calendar period boundaries (periods [p, p + 1) *
+    ``period_s`` seconds from the first signup), and each referral's period,
+    kept within the periods of the spell it counts in."""
+    first = observed_users(ds, observation_end(ds, "referrals")).signup_at.min().execute()
+    origin = 0 if first is None or pd.isna(first) else epoch_seconds(first)
+    # calendar seconds since the origin of each spell's (a, b]
+    sp = sp.mutate(wb_a=sp.signup_s - origin + sp.start_s, wb_b=sp.signup_s - origin + sp.stop_s)
+    sp = sp.mutate(wb_first=(sp.wb_a // period_s).cast("int64"), wb_last=((sp.wb_b - 1) // period_s).cast("int64"))
+    spans = sp.select("user_id", "exposed", "wb_first", "wb_last")
+    r = r.join(spans, ["user_id", "exposed"])
+    r = r.mutate(period=ibis.greatest(r.wb_first, ibis.least(r.wb_last, (r.ref_s - origin) // period_s)).cast("int64"))
+    cut = sp.mutate(period=ibis.range(sp.wb_first, sp.wb_last + 1).unnest().cast("int64"))
+    lo, hi = cut.period * period_s, (cut.period + 1) * period_s
+    cut = cut.mutate(
+        start_s=ibis.greatest(cut.wb_a, lo) - cut.wb_a + cut.start_s,
+        stop_s=ibis.least(cut.wb_b, hi) - cut.wb_a + cut.start_s,
+    )
+    return cut, r
