@@ -513,6 +513,8 @@ def test_kpis_by_week_by_hand(hm):
     assert (w[d("2024-03-04")]["first_time_customers"], w[d("2024-03-04")]["revenue"]) == (1, 50.0)
     assert k.new_users.sum() == 6  # u6 signs up after the observation end
     assert k.revenue.sum() == 123.0
+    # the observation end is 2024-03-31 00:00: the week of Mar 25 is cut short, the week of Mar 18 ended on Mar 25
+    assert k.complete.tolist() == [True] * 12 + [False] and k.complete.dtype == bool
 
 
 def test_kpis_by_month_and_day_agree(hm):
@@ -522,6 +524,8 @@ def test_kpis_by_month_and_day_agree(hm):
     day = wt.kpis(hm, period="day").to_pandas()
     assert len(day) == 91 and day.revenue.sum() == m.revenue.sum() and day.new_users.sum() == m.new_users.sum()
     assert day.first_time_customers.sum() == m.first_time_customers.sum() == 3
+    assert m.complete.tolist() == [True, True, False]  # March ends after the end (Mar 31 00:00)
+    assert day.complete.sum() == 90 and not day.complete.iloc[-1]  # Mar 30 ended exactly at the end; Mar 31 did not
 
 
 def test_cohort_retention_by_hand(hm):

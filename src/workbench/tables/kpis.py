@@ -17,6 +17,7 @@ from workbench.tables.common import (
 )
 
 _FREQ = {"day": "D", "week": "W-MON", "month": "MS"}
+_STEP = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1)}
 
 
 def kpis(ds, *, period: str = "week") -> ibis.Table:
@@ -28,7 +29,8 @@ def kpis(ds, *, period: str = "week") -> ibis.Table:
     whose first purchase falls in the period), ``revenue`` (sum of purchase
     amounts) and ``purchases`` (purchase events). Periods without any are
     zeros. Signups and events after the observation end are ignored; the
-    last period may be partial.
+    last period is usually partial: ``complete`` is True for the periods that
+    ended by the observation end.
     """
     check_choice("kpis", "period", period, PERIODS)
     require(ds, "kpis", "users", "events")
@@ -59,18 +61,23 @@ def kpis(ds, *, period: str = "week") -> ibis.Table:
     counts = ("active_users", "new_users", "customers", "first_time_customers", "purchases")
     out = out.select(
         period=spine.period,
+        complete=spine.complete,
         **{c: ibis.coalesce(out[c], 0).cast("int64") for c in counts},
         revenue=ibis.coalesce(out.revenue, 0.0).cast("float64"),
     )
-    return out.select("period", "active_users", "new_users", "customers", "first_time_customers", "revenue", "purchases").order_by("period")
+    cols = ["period", "active_users", "new_users", "customers", "first_time_customers", "revenue", "purchases", "complete"]
+    return out.select(*cols).order_by("period")
 
 
 def _spine(u: ibis.Table, end: pd.Timestamp, period: str) -> ibis.Table:
     """Every period start from the first signup's period to the observation
-    end's (a small in-memory table; events never precede their user's signup)."""
+    end's, and whether the period ended by the observation end (a small
+    in-memory table; events never precede their user's signup)."""
     first = u.period.min().execute()
     dates = []
     if first is not None and not pd.isna(first):
         last = end.to_period({"day": "D", "week": "W-SUN", "month": "M"}[period]).start_time
-        dates = pd.date_range(pd.Timestamp(first), last, freq=_FREQ[period]).date.tolist()
-    return ibis.memtable(pd.DataFrame({"period": pd.Series(dates, dtype="object")}), schema={"period": "date"})
+        dates = pd.date_range(pd.Timestamp(first), last, freq=_FREQ[period])
+    complete = [bool(d + _STEP[period] <= end) for d in dates]
+    frame = pd.DataFrame({"period": pd.Series(list(pd.DatetimeIndex(dates).date), dtype="object"), "complete": complete})
+    return ibis.memtable(frame, schema={"period": "date", "complete": "boolean"})
