@@ -58,18 +58,33 @@ def _compact(value, _pos=None) -> str:
 
 def kpi_trends(table: pd.DataFrame, *, period: str = "month", columns=("active_users", "new_users", "customers", "revenue"),
                currency: str | None = None) -> Figure:
-    """Small multiples: one line per KPI over ``table.period``."""
+    """Small multiples: one line per KPI over ``table.period``. With a
+    ``complete`` column (``workbench.tables.kpis``), periods cut short by the
+    observation end are drawn dashed with hollow markers, so their drop is not
+    read as a decline."""
     cols = [c for c in columns if c in table.columns]
     if not cols:
         raise ValueError(f"kpi_trends: none of {list(columns)} in the table (columns: {list(table.columns)})")
     df = table.copy()
     df["period"] = pd.to_datetime(df["period"])
+    df = df.sort_values("period")
+    partial = ~df["complete"].astype(bool) if "complete" in df.columns else pd.Series(False, index=df.index)
     ncols = 2 if len(cols) > 1 else 1
     nrows = int(np.ceil(len(cols) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(10, 2.9 * nrows), sharex=True, squeeze=False)
     colors = sns.color_palette(PALETTE, len(cols))
-    for ax, col, color in zip(axes.flat, cols, colors):
-        sns.lineplot(data=df, x="period", y=col, ax=ax, color=color, linewidth=2, marker="o" if len(df) <= 40 else None, markersize=4)
+    marker = "o" if len(df) <= 40 else None
+    for i, (ax, col, color) in enumerate(zip(axes.flat, cols, colors)):
+        sns.lineplot(data=df[~partial], x="period", y=col, ax=ax, color=color, linewidth=2, marker=marker, markersize=4)
+        if partial.any():
+            # from the last complete period on, dashed, hollow markers
+            start = max(int(np.flatnonzero(partial.to_numpy())[0]) - 1, 0)
+            tail = df.iloc[start:]
+            ax.plot(tail["period"], tail[col], color=color, linewidth=1.5, linestyle="--")
+            ax.plot(df.loc[partial, "period"], df.loc[partial, col], linestyle="none", marker="o", markersize=5,
+                    markerfacecolor="white", markeredgecolor=color, label="cut short by the observation end")
+            if i == 0:
+                ax.legend(loc="best", fontsize=8, frameon=False)
         label = KPI_LABELS.get(col, col.replace("_", " ").capitalize())
         if col == "revenue" and currency:
             label = f"{label} ({literal(currency)})"
