@@ -9,7 +9,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import special
 
 from workbench.data import load_dataset
 from workbench.data.simulate import simulate_sbg_cohorts

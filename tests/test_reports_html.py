@@ -116,7 +116,7 @@ def test_money_shows_two_decimals_and_an_escaped_currency():
     from workbench.reports import money
 
     assert money(1234.5, "USD") == "1,234.50 USD"
-    assert money(0.125) == "0.12" and money(-3, "") == "-3.00"
+    assert money(0.125, "") == "0.12" and money(-3, "") == "-3.00"
     assert money(2, "<b>$</b>") == "2.00 &lt;b&gt;\\$&lt;/b&gt;"
 
 

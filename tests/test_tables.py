@@ -204,6 +204,7 @@ def test_duckdb_returns_the_column_types_each_table_declares(rnd):
         ("experiment_outcomes", {"experiment": "cocreation_invite"}),
         ("repeat_summary", {"calibration_end": "2024-05-01"}),  # with a holdout
         ("repeat_summary_compressed", {"calibration_end": "2024-05-01"}),
+        ("referrals", {"period_days": 7}),
     ]
     for name, options in cases:
         expr = functions[name](rnd, **options)
@@ -517,6 +518,16 @@ def test_kpis_by_week_by_hand(hm):
     assert k.complete.tolist() == [True] * 12 + [False] and k.complete.dtype == bool
 
 
+@pytest.mark.parametrize("zoned", ["2024-03-31T00:00:00Z", "2024-03-31T02:00:00+02:00"])
+def test_an_observation_end_with_a_time_zone_is_the_same_instant_in_utc(tmp_path, hm, zoned):
+    folder = write_handmade(tmp_path / "zoned")
+    (folder / "dataset.yml").write_text(yaml.safe_dump({"name": "zoned", "observation_end": zoned}))
+    ds = load_dataset(folder)
+    assert ds.observation_end == pd.Timestamp("2024-03-31") and ds.observation_end.tzinfo is None
+    for fn in (wt.kpis, wt.survival, wt.repeat_summary):
+        pd.testing.assert_frame_equal(fn(ds).to_pandas(), fn(hm).to_pandas())
+
+
 def test_kpis_by_month_and_day_agree(hm):
     m = wt.kpis(hm, period="month").to_pandas()
     assert [(r.active_users, r.new_users, r.customers, r.first_time_customers, r.revenue, r.purchases) for r in m.itertuples()] == [
@@ -664,6 +675,14 @@ def test_referrals_by_period_sum_to_the_unsplit_table(rnd, exposure, period_days
     np.testing.assert_allclose(summed.exposure_days, flat.exposure_days, rtol=1e-12)
     assert (summed.referrals == flat.referrals).all()  # no referral lost at a period edge
     assert len(split) > len(flat)
+
+
+def test_referrals_refuse_an_attribute_named_like_their_own_columns(tmp_path):
+    folder = write_handmade(tmp_path / "clash")
+    users = pd.read_parquet(folder / "users.parquet").rename(columns={"age_years": "period"})
+    users.to_parquet(folder / "users.parquet", index=False)
+    with pytest.raises(ParameterError, match=r"users attribute\(s\) \['period'\] .* clash with the table's own columns; rename"):
+        wt.referrals(load_dataset(folder), period_days=7)
 
 
 def test_referrals_totals_on_messy_data(rnd):

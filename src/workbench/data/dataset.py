@@ -274,9 +274,11 @@ class Dataset:
 
     @property
     def observation_end(self) -> pd.Timestamp | None:
-        """``dataset.yml``'s observation_end, else the last event (or signup, or KPI period)."""
+        """``dataset.yml``'s observation_end, else the last event (or signup, or
+        KPI period); naive UTC, like every timestamp in a dataset."""
         if self.meta.get("observation_end"):
-            return pd.Timestamp(self.meta["observation_end"])
+            end = pd.Timestamp(self.meta["observation_end"])
+            return end.tz_convert("UTC").tz_localize(None) if end.tzinfo is not None else end
         for table, col in (("events", "event_at"), ("users", "signup_at"), ("kpis", "period")):
             t = getattr(self, table)
             if t is not None:

@@ -340,7 +340,6 @@ def landmark_ipw(landmark_df: pd.DataFrame, *, covariates, treatment: str = "exp
             curves.append(pd.DataFrame({"landmark": d, "group": name, "time": np.r_[0.0, sf.times], "survival": np.r_[1.0, sf.survival]}))
     stacked = pd.concat(parts, ignore_index=True)
     est_rows = {}
-    fits = {}
     for d, df in stacked.groupby("landmark", sort=True):
         u = fit_cox(df, covariates=[treatment], start=None, stop="duration", event="churned", cluster="user_id",
                     exposure=treatment, label=f"Landmark day {d:g}, unweighted", alpha=alpha, keep_residuals=False)
@@ -427,7 +426,6 @@ def compare_hazard_ratios(**estimates) -> HazardRatioComparison:
             continue
         if isinstance(value, tuple):
             hr, lo, hi = value
-            label = ESTIMATE_NOTES.get(name, name)
         elif isinstance(value, LandmarkIPWResult):
             which = "unweighted" if name == "landmark" else "weighted"
             hr, lo, hi = value.hazard_ratio(which)

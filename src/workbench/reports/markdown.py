@@ -24,8 +24,9 @@ def escape(value) -> str:
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
-def money(value: float, currency: str = "") -> str:
-    """An amount with two decimals and its (escaped) currency, e.g. ``1,234.50 USD``."""
+def money(value: float, currency: str) -> str:
+    """An amount with two decimals and its (escaped) currency, e.g.
+    ``1,234.50 USD``; ``currency`` "" (a dataset without one) gives the number alone."""
     return f"{value:,.2f} {escape(currency) if currency else ''}".strip()
 
 

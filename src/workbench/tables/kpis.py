@@ -17,7 +17,6 @@ from workbench.tables.common import (
 )
 
 _FREQ = {"day": "D", "week": "W-MON", "month": "MS"}
-_STEP = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1), "month": pd.DateOffset(months=1)}
 
 
 def kpis(ds, *, period: str = "week") -> ibis.Table:
@@ -74,10 +73,10 @@ def _spine(u: ibis.Table, end: pd.Timestamp, period: str) -> ibis.Table:
     end's, and whether the period ended by the observation end (a small
     in-memory table; events never precede their user's signup)."""
     first = u.period.min().execute()
-    dates = []
+    dates = pd.DatetimeIndex([])
     if first is not None and not pd.isna(first):
         last = end.to_period({"day": "D", "week": "W-SUN", "month": "M"}[period]).start_time
         dates = pd.date_range(pd.Timestamp(first), last, freq=_FREQ[period])
-    complete = [bool(d + _STEP[period] <= end) for d in dates]
-    frame = pd.DataFrame({"period": pd.Series(list(pd.DatetimeIndex(dates).date), dtype="object"), "complete": complete})
+    complete = dates.shift(1) <= end if len(dates) else []  # the next period's start: this one's end
+    frame = pd.DataFrame({"period": pd.Series(list(dates.date), dtype="object"), "complete": pd.Series(complete, dtype=bool)})
     return ibis.memtable(frame, schema={"period": "date", "complete": "boolean"})

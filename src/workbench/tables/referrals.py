@@ -5,7 +5,6 @@ time as offset)."""
 from __future__ import annotations
 
 import ibis
-import pandas as pd
 
 from workbench.errors import ParameterError
 from workbench.tables.common import (
@@ -15,7 +14,6 @@ from workbench.tables.common import (
     check_choice,
     constant,
     days,
-    epoch_seconds,
     observation_end,
     observed_users,
     seconds,
@@ -53,6 +51,13 @@ def referrals(
             "add it (null, or the user_id of the referrer) to analyse referrals"
         )
     attrs = attribute_columns(ds)
+    own = ("exposed", "exposure_days", "referrals", "period", "start_s", "stop_s", "event", "signup_s")
+    clash = [a for a in attrs if a in own or a.startswith("wb_")]
+    if clash:
+        raise ParameterError(
+            f"referrals(): users attribute(s) {clash} of dataset {ds.name!r} clash with the table's own columns; "
+            "rename them in users"
+        )
     base = life.mutate(event=constant(0, "int64"))
     sp = spells(base, [*attrs, "signup_s"])
 
@@ -79,11 +84,12 @@ def referrals(
 
 
 def _by_period(ds, sp: ibis.Table, r: ibis.Table, period_s: int) -> tuple[ibis.Table, ibis.Table]:
-    """Spells cut at calendar period boundaries (periods [p, p + 1) *
-    ``period_s`` seconds from the first signup), and each referral's period,
-    kept within the periods of the spell it counts in."""
-    first = observed_users(ds, observation_end(ds, "referrals")).signup_at.min().execute()
-    origin = 0 if first is None or pd.isna(first) else epoch_seconds(first)
+    """Spells (a, b] cut at calendar period boundaries: period p holds the
+    time (p, p + 1] * ``period_s`` seconds after the first signup. A
+    referral at calendar time x counts in period floor(x / ``period_s``),
+    kept within the periods of the spell it counts in (so a referral at a
+    spell's end on a boundary counts in the spell's last period)."""
+    origin = seconds(observed_users(ds, observation_end(ds, "referrals")).signup_at.min()).as_scalar()
     # calendar seconds since the origin of each spell's (a, b]
     sp = sp.mutate(wb_a=sp.signup_s - origin + sp.start_s, wb_b=sp.signup_s - origin + sp.stop_s)
     sp = sp.mutate(wb_first=(sp.wb_a // period_s).cast("int64"), wb_last=((sp.wb_b - 1) // period_s).cast("int64"))
