@@ -130,6 +130,8 @@ CASES = [
     ("random", "referrals", {"exposure": "adopted"}),
     ("random", "referrals", {"exposure": "feedback", "period_days": 7}),
     ("handmade", "referrals", {"period_days": 10}),
+    ("random", "events_per_user", {"event_type": "purchase"}),
+    ("random", "purchase_amounts", {"bins_per_decade": 3}),
     ("cdnow-sample", "repeat_summary", {"calibration_end": "1997-09-30"}),
     ("simulated", "survival", {}),
     ("simulated", "repeat_summary", {}),

@@ -34,3 +34,14 @@ def test_kpi_plot_marks_the_periods_cut_short(hm):
     assert not [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_linestyle() == "--"]
     assert fig.axes[0].get_legend() is None
     plt.close(fig)
+
+
+def test_purchase_amount_histogram_from_the_table(hm):
+    from workbench.plots.overview import binned_distribution
+
+    bins = wt.purchase_amounts(hm, bins_per_decade=1).to_pandas()
+    fig = binned_distribution(bins, low="low", high="high", weight="purchases", xlabel="amount", title="Purchase amounts")
+    ax = fig.axes[0]
+    assert [round(p.get_height()) for p in ax.patches] == [2, 4] and [p.get_width() for p in ax.patches] == [9.0, 90.0]
+    assert ax.get_ylabel() == "purchases" and ax.get_xscale() == "log"
+    plt.close(fig)

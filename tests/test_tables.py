@@ -539,6 +539,23 @@ def test_kpis_by_month_and_day_agree(hm):
     assert day.complete.sum() == 90 and not day.complete.iloc[-1]  # Mar 30 ended exactly at the end; Mar 31 did not
 
 
+def test_events_per_user_by_hand(hm):
+    k = wt.events_per_user(hm).to_pandas()
+    # u3 and u4 2 events, u2 4, u1 10 (its Apr 5 event is after the observation end)
+    assert list(zip(k.n, k.users)) == [(2, 2), (4, 1), (10, 1)]
+    p = wt.events_per_user(hm, event_type="purchase").to_pandas()
+    assert list(zip(p.n, p.users)) == [(1, 2), (4, 1)]  # u2 and u4 once, u1 four times
+
+
+def test_purchase_amounts_by_hand(hm):
+    b = wt.purchase_amounts(hm, bins_per_decade=1).to_pandas()
+    # amounts 5 and 8 in [1, 10); 10, 20, 30 and 50 in [10, 100): 10 is exactly on the edge
+    assert list(zip(b["bin"], b.low, b.high, b.purchases)) == [(0, 1.0, 10.0, 2), (1, 10.0, 100.0, 4)]
+    b8 = wt.purchase_amounts(hm).to_pandas()
+    assert b8.purchases.sum() == 6 and b8.loc[b8["bin"] == 8, "purchases"].item() == 1  # 10 -> 8 x log10(10) = 8
+    assert (b8.low < b8.high).all() and b8["bin"].is_monotonic_increasing
+
+
 def test_cohort_retention_by_hand(hm):
     c = wt.cohort_retention(hm).to_pandas()
     rows = [(str(r.cohort.date()), r.period_index, r.cohort_size, r.active, r.share) for r in c.itertuples()]
@@ -708,6 +725,9 @@ def test_referrals_totals_on_messy_data(rnd):
         (lambda ds: wt.risk_sets(ds, strata=("segment", "height")), r"strata 'height' not among the user attributes .*channel, segment, age_years"),
         (lambda ds: wt.risk_sets(ds, bin_days=0), "bin_days must be a positive number"),
         (lambda ds: wt.referrals(ds, period_days=0), "period_days must be a positive number"),
+        (lambda ds: wt.events_per_user(ds, event_type="buy"), "event_type='buy' is not one of 'active', 'purchase'"),
+        (lambda ds: wt.purchase_amounts(ds, bins_per_decade=2.5), "bins_per_decade must be a whole number >= 1, got 2.5"),
+        (lambda ds: wt.purchase_amounts(ds, bins_per_decade=0), "bins_per_decade must be a whole number >= 1"),
         (lambda ds: wt.survival(ds, churn_after_days=-3), "churn_after_days must be a positive number of days or None"),
         (lambda ds: wt.survival(ds, churn_after_days="30"), "churn_after_days must be a positive number"),
         (lambda ds: wt.experiment_outcomes(ds, "nope"), r"experiment 'nope' not in dataset 'handmade'; its assignments hold: 'cocreation_invite', 'pricing'"),

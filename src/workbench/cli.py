@@ -281,6 +281,9 @@ def _add_tables(sub) -> None:
     p.add_argument("--horizon-days", default=S, type=float, metavar="DAYS", help="retention horizon after assignment (default 90)")
     p.add_argument("--period-days", default=S, type=float, metavar="DAYS",
                    help="referrals: also split by calendar periods of this many days from the first signup")
+    p.add_argument("--event-type", default=S, metavar="TYPE",
+                   help="events_per_user: count only this event type (active, purchase, feedback, adopted, cancel; default: any)")
+    p.add_argument("--bins-per-decade", default=S, type=int, metavar="K", help="purchase_amounts: log10 bins per factor of ten (default 8)")
     p.set_defaults(func=_cmd_tables)
 
 

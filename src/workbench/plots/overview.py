@@ -164,7 +164,7 @@ def binned_distribution(table: pd.DataFrame, *, low: str, high: str, weight: str
     if log:
         ax.set_xscale("log")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("count")
+    ax.set_ylabel(weight.replace("_", " "))
     ax.yaxis.set_major_formatter(FuncFormatter(_compact))
     ax.set_title(title)
     fig.tight_layout()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from workbench.tables.cohorts import cohort_retention
 from workbench.tables.conversion import conversion, conversion_risk_sets
+from workbench.tables.distributions import events_per_user, purchase_amounts
 from workbench.tables.experiments import experiment_outcomes
 from workbench.tables.kpis import kpis
 from workbench.tables.purchases import repeat_summary, repeat_summary_compressed
@@ -33,6 +34,8 @@ TABLE_FUNCTIONS = {
     "conversion_risk_sets": conversion_risk_sets,
     "experiment_outcomes": experiment_outcomes,
     "referrals": referrals,
+    "events_per_user": events_per_user,
+    "purchase_amounts": purchase_amounts,
 }
 
 __all__ = ["TABLE_FUNCTIONS", *TABLE_FUNCTIONS, "calibration_window", "repeat_tracking", "subscription_survivors"]

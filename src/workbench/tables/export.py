@@ -93,6 +93,8 @@ ROWS = {
     "conversion_risk_sets": "per (tenure bin, exposed, strata): at_risk, first purchases, exposure_days",
     "experiment_outcomes": "per assigned user: arm, took part, retained at the horizon, observed",
     "referrals": "per (user, exposed state[, calendar period]): exposure days, users referred",
+    "events_per_user": "per count n: users with exactly n events (of one type, or any)",
+    "purchase_amounts": "per log10 amount bin: purchases with an amount in it",
 }
 
 
