@@ -160,10 +160,10 @@ def prepare(users: int, seed: int, folder: Path) -> dict:
     t_sim = time.perf_counter() - t
     ds = load_dataset(folder / "data", validate=False)
     t = time.perf_counter()
-    ep = tables.episodes(ds, exposure="adopted", churn_after_days=None).to_pandas()
+    ep = tables.episodes(ds, exposure="adopted", churn="cancel").to_pandas()
     t_ep = time.perf_counter() - t
     t = time.perf_counter()
-    rs = tables.risk_sets(ds, exposure="adopted", churn_after_days=None, bin_days=7, strata=("segment",)).to_pandas()
+    rs = tables.risk_sets(ds, exposure="adopted", churn="cancel", bin_days=7, strata=("segment",)).to_pandas()
     t_rs = time.perf_counter() - t
     ep.to_parquet(folder / "episodes.parquet", index=False)
     rs.to_parquet(folder / "risk_sets.parquet", index=False)

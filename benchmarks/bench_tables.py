@@ -95,22 +95,26 @@ end = pd.Timestamp(meta["observation_end"]) if meta.get("observation_end") else 
 end_s = int(pd.Timestamp(end).value // 1_000_000_000)
 events = events[events["event_at"] <= end]
 
-# survival: churn = first cancel, else 30 days of inactivity before the end, else censored at end - 30 days
+# survival, rule cancel_or_inactivity: churn = first cancel up to end - 30 days, else 30 days of
+# inactivity before the end, else censored at end - 30 days
 users = users[users["signup_at"] <= end].set_index("user_id")
 last_at = events.groupby("user_id")["event_at"].max()
 cancel_at = events[events["event_type"] == "cancel"].groupby("user_id")["event_at"].min()
 s = users.join(last_at.rename("last_at")).join(cancel_at.rename("cancel_at"))
 last_activity = s["last_at"].fillna(s["signup_at"])
 inactive = (end_s - secs(last_activity)) >= 30 * DAY
-cancelled = s["cancel_at"].notna().to_numpy()
+censor_s = end_s - 30 * DAY
+cancelled = (s["cancel_at"] <= pd.Timestamp(censor_s, unit="s")).to_numpy()
+cause = np.where(cancelled, "cancel", np.where(inactive, "inactivity", None))
 # not yet inactive: censored at the last time churn can be judged, never before signup
 censor_at = np.maximum(np.datetime64(pd.Timestamp((end_s - 30 * DAY) * 1_000_000_000), "us"), s["signup_at"].to_numpy().astype("datetime64[us]"))
 end_at = np.where(cancelled, s["cancel_at"], np.where(inactive, last_activity, censor_at))
 s["end_at"] = pd.to_datetime(end_at).astype("datetime64[us]")
 s["duration"] = (secs(s["end_at"]) - secs(s["signup_at"])) / DAY
 s["churned"] = (cancelled | inactive).astype("int64")
+s["churn_cause"] = cause
 attributes = [c for c in users.columns if c not in ("signup_at", "referred_by")]
-survival = s[["signup_at", "end_at", "duration", "churned", *attributes]].sort_index().reset_index()
+survival = s[["signup_at", "end_at", "duration", "churned", "churn_cause", *attributes]].sort_index().reset_index()
 
 # repeat summary: purchase days, calibration = holdout end = observation end, weeks
 p = events[events["event_type"] == "purchase"]

@@ -41,9 +41,9 @@ def one_dataset(seed: int, users: int, folder: Path) -> dict:
 
     sim = simulate(users=users, seed=seed, out=folder, progress=False, force=True)
     ds = load_dataset(folder, validate=False)  # the simulator writes valid data; validation is tested elsewhere
-    ep = tables.episodes(ds, exposure="adopted", churn_after_days=None).to_pandas()
-    rs = tables.risk_sets(ds, exposure="adopted", churn_after_days=None, bin_days=7, strata=("segment",)).to_pandas()
-    eo = tables.experiment_outcomes(ds, "cocreation_invite", horizon_days=90, churn_after_days=None).to_pandas()
+    ep = tables.episodes(ds, exposure="adopted", churn="cancel").to_pandas()
+    rs = tables.risk_sets(ds, exposure="adopted", churn="cancel", bin_days=7, strata=("segment",)).to_pandas()
+    eo = tables.experiment_outcomes(ds, "cocreation_invite", horizon_days=90, churn="cancel").to_pandas()
     adj = survival.cox_time_varying(ep, adjust_for=["segment"], keep_residuals=False)
     disc = survival.discrete_time_hazard(rs, adjust_for=["segment"])
     naive = survival.cox_naive_ever(ep)

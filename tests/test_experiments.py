@@ -211,7 +211,7 @@ def test_simulated_experiment_recovers_itt_and_cace(sim):
     from workbench import tables
 
     truth, ds = sim
-    eo = tables.experiment_outcomes(ds, "cocreation_invite", horizon_days=90, churn_after_days=None).to_pandas()
+    eo = tables.experiment_outcomes(ds, "cocreation_invite", horizon_days=90, churn="cancel").to_pandas()
     itt = ex.itt_retention(eo)
     cace = ex.cace(eo)
     pop = truth["experiment"]["population"]
@@ -229,12 +229,12 @@ def test_simulated_referral_rate_ratio_within_calendar_time(sim):
     truth, ds = sim
     from workbench import tables
 
-    table = tables.referrals(ds, exposure="feedback", churn_after_days=None, period_days=28).to_pandas()
+    table = tables.referrals(ds, exposure="feedback", churn="cancel", period_days=28).to_pandas()
     planted = truth["referrals"]["rate_ratio_cocreator"]
     within = rf.referral_rate_ratio(table, adjust_for=["segment"], period="period")
     rr, lo, hi = within.rate_ratio()
     assert lo < planted < hi
-    pooled = rf.referral_rate_ratio(tables.referrals(ds, exposure="feedback", churn_after_days=None).to_pandas(),
+    pooled = rf.referral_rate_ratio(tables.referrals(ds, exposure="feedback", churn="cancel").to_pandas(),
                                     adjust_for=["segment"])
     assert pooled.rate_ratio()[2] < planted  # the pooled comparison misses it
     nb = rf.referral_rate_ratio(table, adjust_for=["segment"], period="period", family="negative_binomial")

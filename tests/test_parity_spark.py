@@ -121,7 +121,9 @@ CASES = [
     ("random", "cohort_retention", {"period": "week"}),
     ("handmade", "repeat_summary", {"time_unit": "day", "calibration_end": "2024-02-15", "holdout_end": "2024-03-31"}),
     ("random", "repeat_summary", {"calibration_end": "2024-04-30"}),
-    ("random", "survival", {"churn_after_days": None}),
+    ("random", "survival", {"churn": "cancel"}),
+    ("random", "survival", {"churn": "inactivity", "churn_after_days": 12.5}),
+    ("random", "churn_causes", {"churn": "inactivity"}),
     ("handmade", "survival", {"churn_after_days": 12.5}),  # censored at end - 12.5 days, and at signup
     ("handmade", "experiment_outcomes", {"experiment": "cocreation_invite", "horizon_days": 60, "churn_after_days": 20}),
     ("random", "episodes", {"exposure": "feedback", "churn_after_days": 12.5}),

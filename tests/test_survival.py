@@ -359,8 +359,8 @@ def sim_tables(tmp_path_factory):
     out = tmp_path_factory.mktemp("sim") / "retention"
     sim = simulate(users=20000, seed=1, out=out, progress=False)
     ds = load_dataset(out)
-    ep = tables.episodes(ds, exposure="adopted", churn_after_days=None).to_pandas()
-    rs = tables.risk_sets(ds, exposure="adopted", churn_after_days=None, bin_days=7, strata=("segment",)).to_pandas()
+    ep = tables.episodes(ds, exposure="adopted", churn="cancel").to_pandas()
+    rs = tables.risk_sets(ds, exposure="adopted", churn="cancel", bin_days=7, strata=("segment",)).to_pandas()
     return sim.truth, ep, rs
 
 

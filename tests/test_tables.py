@@ -235,11 +235,53 @@ def test_survival_by_hand(hm):
     assert s["u1"]["end_at"] == s["u4"]["end_at"] == pd.Timestamp("2024-03-01")
     assert s["u5"]["end_at"] == pd.Timestamp("2024-03-20")
     assert s["u4"]["segment"] == "b" and s["u4"]["age_years"] == 52.0 and s["u4"]["channel"] == "ads"
-    assert list(wt.survival(hm).columns) == ["user_id", "signup_at", "end_at", "duration", "churned", "channel", "segment", "age_years"]
+    assert {u: r["churn_cause"] if isinstance(r["churn_cause"], str) else None for u, r in s.items()} == {
+        "u1": None, "u2": "cancel", "u3": "inactivity", "u4": None, "u5": None, "u7": "inactivity"}
+    assert list(wt.survival(hm).columns) == [
+        "user_id", "signup_at", "end_at", "duration", "churned", "churn_cause", "channel", "segment", "age_years"]
+
+
+def test_the_three_churn_rules_by_hand(hm):
+    """u2 cancels Jan 15 12:00 and is active again Jan 20 (then silent): a
+    cancel under the cancel rules, inactivity at Jan 20 under the other."""
+    def got(churn):
+        s = by(wt.survival(hm, churn=churn).to_pandas(), "user_id")
+        return {u: (r["duration"], r["churned"], r["churn_cause"] if isinstance(r["churn_cause"], str) else None)
+                for u, r in s.items()}
+
+    assert got("cancel") == {
+        "u1": (90.0, 0, None), "u2": (14.0, 1, "cancel"), "u3": (81.0, 0, None),
+        "u4": (55.0, 0, None), "u5": (11.0, 0, None), "u7": (76.0, 0, None)}
+    assert got("inactivity") == {
+        "u1": (60.0, 0, None), "u2": (18.5, 1, "inactivity"), "u3": (22.0, 1, "inactivity"),
+        "u4": (25.0, 0, None), "u5": (0.0, 0, None), "u7": (0.0, 1, "inactivity")}
+    assert got("cancel_or_inactivity") == {
+        "u1": (60.0, 0, None), "u2": (14.0, 1, "cancel"), "u3": (22.0, 1, "inactivity"),
+        "u4": (25.0, 0, None), "u5": (0.0, 0, None), "u7": (0.0, 1, "inactivity")}
+    causes = wt.churn_causes(hm).to_pandas()
+    assert dict(zip(causes.churn_cause, causes.users)) == {"cancel": 1, "inactivity": 2, "censored": 3}
+    causes = wt.churn_causes(hm, churn="cancel").to_pandas()
+    assert dict(zip(causes.churn_cause, causes.users)) == {"cancel": 1, "censored": 5}
+
+
+def test_a_cancel_after_inactivity_can_no_longer_be_judged_is_censored_there(tmp_path):
+    """Under cancel_or_inactivity every user is followed to end - window: a
+    cancel after that point would only be counted for users who cancel, so
+    it is censored there like everyone else (it counts under "cancel")."""
+    folder = write_handmade(tmp_path / "late")
+    events = pd.read_parquet(folder / "events.parquet")
+    late = pd.DataFrame({"user_id": ["u4"], "event_at": [pd.Timestamp("2024-03-20")], "event_type": ["cancel"], "amount": [None]})
+    events = pd.concat([events, late.astype(events.dtypes.to_dict())], ignore_index=True)
+    events.to_parquet(folder / "events.parquet", index=False)
+    ds = load_dataset(folder)
+    s = by(wt.survival(ds).to_pandas(), "user_id")
+    assert (s["u4"]["duration"], s["u4"]["churned"]) == (25.0, 0)  # censored at Mar 1
+    s = by(wt.survival(ds, churn="cancel").to_pandas(), "user_id")
+    assert (s["u4"]["duration"], s["u4"]["churned"], s["u4"]["churn_cause"]) == (44.0, 1, "cancel")
 
 
 def test_survival_cancels_only_and_other_inactivity_windows(hm):
-    s = by(wt.survival(hm, churn_after_days=None).to_pandas(), "user_id")
+    s = by(wt.survival(hm, churn="cancel").to_pandas(), "user_id")
     assert {u: (r["duration"], r["churned"]) for u, r in s.items()} == {
         "u1": (90.0, 0), "u2": (14.0, 1), "u3": (81.0, 0), "u4": (55.0, 0), "u5": (11.0, 0), "u7": (76.0, 0),
     }
@@ -261,9 +303,11 @@ def test_survival_cancels_only_and_other_inactivity_windows(hm):
     assert (s["u5"]["duration"], s["u5"]["churned"], s["u5"]["end_at"]) == (0.0, 0, pd.Timestamp("2024-03-20"))
 
 
-def _reference_survival(tables, end, churn_after_days):
+def _reference_survival(tables, end, churn, churn_after_days):
     """Event by event, in plain Python."""
     users, events = tables["users"], tables["events"]
+    window = pd.Timedelta(days=churn_after_days)
+    censor = end if churn == "cancel" else end.floor("s") - window
     out = {}
     for u in users.itertuples():
         if u.signup_at > end:
@@ -271,25 +315,25 @@ def _reference_survival(tables, end, churn_after_days):
         ev = events[(events.user_id == u.user_id) & (events.event_at <= end)]
         cancels = ev[ev.event_type == "cancel"].event_at
         last = ev.event_at.max() if len(ev) else u.signup_at
-        if len(cancels):
-            stop, churned = cancels.min(), 1
-        elif churn_after_days is None:
-            stop, churned = end, 0
-        elif (end.floor("s") - last.floor("s")).total_seconds() >= churn_after_days * 86400:
-            stop, churned = last, 1
-        else:  # not yet judged: censored at end - churn_after_days, but not before signup
-            stop, churned = max(end.floor("s") - pd.Timedelta(days=churn_after_days), u.signup_at), 0
-        out[u.user_id] = (max(0.0, (stop.floor("s") - u.signup_at.floor("s")).total_seconds() / 86400), churned)
+        if churn != "inactivity" and len(cancels) and cancels.min() <= censor:
+            stop, churned, cause = cancels.min(), 1, "cancel"
+        elif churn != "cancel" and (end.floor("s") - last.floor("s")) >= window:
+            stop, churned, cause = last, 1, "inactivity"
+        else:  # not (yet) judged: censored, but not before signup
+            stop, churned, cause = max(censor, u.signup_at), 0, None
+        out[u.user_id] = (max(0.0, (stop.floor("s") - u.signup_at.floor("s")).total_seconds() / 86400), churned, cause)
     return out
 
 
-@pytest.mark.parametrize("churn_after_days", [30, 12.5, None])
-def test_survival_matches_a_plain_python_reference_on_messy_data(rnd, churn_after_days):
-    got = wt.survival(rnd, churn_after_days=churn_after_days).to_pandas()
-    ref = _reference_survival(random_tables(), pd.Timestamp("2024-07-15 12:34:56"), churn_after_days)
+@pytest.mark.parametrize("churn,churn_after_days", [("cancel_or_inactivity", 30), ("cancel_or_inactivity", 12.5),
+                                                    ("inactivity", 30), ("cancel", 30)])
+def test_survival_matches_a_plain_python_reference_on_messy_data(rnd, churn, churn_after_days):
+    got = wt.survival(rnd, churn=churn, churn_after_days=churn_after_days).to_pandas()
+    ref = _reference_survival(random_tables(), pd.Timestamp("2024-07-15 12:34:56"), churn, churn_after_days)
     assert len(got) == len(ref) > 250
     for r in got.itertuples():
-        assert (r.duration, r.churned) == pytest.approx(ref[r.user_id], abs=1e-9), r.user_id
+        assert (r.duration, r.churned) == pytest.approx(ref[r.user_id][:2], abs=1e-9), r.user_id
+        assert (r.churn_cause if isinstance(r.churn_cause, str) else None) == ref[r.user_id][2], r.user_id
     assert 0 < got.churned.mean() < 1
 
 
@@ -312,7 +356,7 @@ def test_episodes_by_hand(hm):
     assert [x for x in rows if x[0] == "u4"] == [("u4", 0.0, 25.0, 0, 0, 0)]  # feedback on day 39, after its censoring
     assert ("u4", 39.0, 55.0, 1, 1, 0) in [  # cancels only: censored at the end
         (r.user_id, r.start, r.stop, r.exposed, r.dose, r.churned)
-        for r in wt.episodes(hm, exposure="feedback", churn_after_days=None).to_pandas().itertuples()]
+        for r in wt.episodes(hm, exposure="feedback", churn="cancel").to_pandas().itertuples()]
     assert f.segment.tolist()[:2] == ["a", "a"]
 
 
@@ -638,7 +682,7 @@ def test_experiment_outcomes_observed_only_once_churn_by_the_horizon_can_be_judg
     # a 20-day window: Mar 4 + 20 = Mar 24 and Mar 10 + 20 = Mar 30 are judged
     assert got(churn_after_days=20) == {"u1": (1, 1), "u3": (0, 1), "u4": (1, 0), "u5": (1, 0)}
     # cancels only: the horizon alone decides (u3 never cancels: retained)
-    assert got(churn_after_days=None) == {"u1": (1, 1), "u3": (1, 1), "u4": (1, 0), "u5": (1, 0)}
+    assert got(churn="cancel") == {"u1": (1, 1), "u3": (1, 1), "u4": (1, 0), "u5": (1, 0)}
 
 
 def test_referrals_by_hand(hm):
@@ -652,7 +696,7 @@ def test_referrals_by_hand(hm):
         ("u3", 1, 19.75, 1),  # u7
         ("u4", 0, 25.0, 0),  # censored at day 25: its feedback (day 39) and u5's signup (day 44) come later
     ]  # u5 censored at signup: no observed time, no rows
-    r = wt.referrals(hm, churn_after_days=None).to_pandas()  # cancels only: censored at the end
+    r = wt.referrals(hm, churn="cancel").to_pandas()  # cancels only: censored at the end
     rows = [(x.user_id, x.exposed, x.exposure_days, x.referrals) for x in r.itertuples()]
     assert ("u4", 1, 16.0, 1) in rows and ("u1", 1, 88.0, 1) in rows and ("u5", 0, 11.0, 0) in rows
     assert r.columns.tolist() == ["user_id", "exposed", "exposure_days", "referrals", "channel", "segment", "age_years"]
@@ -680,10 +724,10 @@ def test_referrals_by_calendar_period_by_hand(hm):
     assert r.columns.tolist() == ["user_id", "exposed", "period", "exposure_days", "referrals", "channel", "segment", "age_years"]
 
 
-@pytest.mark.parametrize("exposure,period_days,churn_after_days", [("feedback", 28, 30), ("adopted", 1, None), ("feedback", 0.5, 12.5)])
-def test_referrals_by_period_sum_to_the_unsplit_table(rnd, exposure, period_days, churn_after_days):
-    flat = wt.referrals(rnd, exposure=exposure, churn_after_days=churn_after_days).to_pandas()
-    split = wt.referrals(rnd, exposure=exposure, churn_after_days=churn_after_days, period_days=period_days).to_pandas()
+@pytest.mark.parametrize("exposure,period_days,churn", [("feedback", 28, "cancel_or_inactivity"), ("adopted", 1, "cancel"), ("feedback", 0.5, "inactivity")])
+def test_referrals_by_period_sum_to_the_unsplit_table(rnd, exposure, period_days, churn):
+    flat = wt.referrals(rnd, exposure=exposure, churn=churn).to_pandas()
+    split = wt.referrals(rnd, exposure=exposure, churn=churn, period_days=period_days).to_pandas()
     assert (split.exposure_days > 0).all() and split.period.min() >= 0
     assert not split.duplicated(["user_id", "exposed", "period"]).any()
     summed = split.groupby(["user_id", "exposed"])[["exposure_days", "referrals"]].sum()
@@ -728,7 +772,9 @@ def test_referrals_totals_on_messy_data(rnd):
         (lambda ds: wt.events_per_user(ds, event_type="buy"), "event_type='buy' is not one of 'active', 'purchase'"),
         (lambda ds: wt.purchase_amounts(ds, bins_per_decade=2.5), "bins_per_decade must be a whole number >= 1, got 2.5"),
         (lambda ds: wt.purchase_amounts(ds, bins_per_decade=0), "bins_per_decade must be a whole number >= 1"),
-        (lambda ds: wt.survival(ds, churn_after_days=-3), "churn_after_days must be a positive number of days or None"),
+        (lambda ds: wt.survival(ds, churn_after_days=-3), "churn_after_days must be a positive number of days, got -3"),
+        (lambda ds: wt.survival(ds, churn_after_days=None), "churn_after_days must be a positive number of days, got None"),
+        (lambda ds: wt.survival(ds, churn="silence"), "churn='silence' is not one of 'cancel', 'inactivity', 'cancel_or_inactivity'"),
         (lambda ds: wt.survival(ds, churn_after_days="30"), "churn_after_days must be a positive number"),
         (lambda ds: wt.experiment_outcomes(ds, "nope"), r"experiment 'nope' not in dataset 'handmade'; its assignments hold: 'cocreation_invite', 'pricing'"),
         (lambda ds: wt.experiment_outcomes(ds, "pricing", horizon_days=0), "horizon_days must be a positive number"),

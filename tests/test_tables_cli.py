@@ -32,7 +32,7 @@ def test_writes_parquet_with_the_options_given(folder, tmp_path, capsys):
 def test_writes_csv_and_list_options(folder, tmp_path):
     out = tmp_path / "rs.csv"
     rc = main(["tables", "risk_sets", str(folder), "--out", str(out), "--exposure", "feedback",
-               "--bin-days", "7", "--strata", "segment,channel", "--churn-after-days", "none"])
+               "--bin-days", "7", "--strata", "segment,channel", "--churn", "cancel"])
     assert rc == 0
     df = pd.read_csv(out)
     assert list(df.columns) == ["tenure_bin", "exposed", "segment", "channel", "at_risk", "events", "exposure_days"]
@@ -59,7 +59,7 @@ def test_unknown_table_lists_the_available_ones_and_writes_nothing(folder, tmp_p
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["survival", "--period", "week"], "--period does not apply to table 'survival' (it takes: --churn-after-days)"),
+        (["survival", "--period", "week"], "--period does not apply to table 'survival' (it takes: --churn, --churn-after-days)"),
         (["experiment_outcomes"], "table 'experiment_outcomes' needs --experiment"),
         (["kpis", "--period", "month", "--out-format"], None),
     ],
@@ -102,7 +102,7 @@ def test_help_lists_every_table_and_its_options():
         assert f"\n  {name} " in proc.stdout
     assert "experiment_outcomes --experiment X" in proc.stdout and "example: workbench tables" in proc.stdout
     listed = subprocess.run([sys.executable, "-m", "workbench.cli", "tables", "--list"], capture_output=True, text=True)
-    assert listed.returncode == 0 and "risk_sets [--exposure] [--churn-after-days] [--bin-days] [--strata]" in listed.stdout
+    assert listed.returncode == 0 and "risk_sets [--exposure] [--churn] [--churn-after-days] [--bin-days] [--strata]" in listed.stdout
 
 
 def test_every_table_option_has_a_command_line_flag():

@@ -234,15 +234,6 @@ def _cmd_tables(args) -> int:
     return 0
 
 
-def _days_or_none(text: str):
-    if text.strip().lower() == "none":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of days or 'none', got {text!r}") from None
-
-
 def _names(text: str) -> tuple:
     return tuple(s.strip() for s in text.split(",") if s.strip() and s.strip().lower() != "none")
 
@@ -271,8 +262,10 @@ def _add_tables(sub) -> None:
     p.add_argument("--time-unit", default=S, choices=["day", "week"], help="unit of recency and T (default week)")
     p.add_argument("--calibration-end", default=S, metavar="DATE", help="last day of calibration, e.g. 1997-09-30 (default: observation end)")
     p.add_argument("--holdout-end", default=S, metavar="DATE", help="last day of the holdout (default: observation end)")
-    p.add_argument("--churn-after-days", default=S, type=_days_or_none, metavar="DAYS",
-                   help="days of inactivity before the observation end that count as churn (default 30; none: cancels only)")
+    p.add_argument("--churn", default=S, choices=["cancel", "inactivity", "cancel_or_inactivity"],
+                   help="churn rule: cancel events only, inactivity only, or whichever comes first (default cancel_or_inactivity)")
+    p.add_argument("--churn-after-days", default=S, type=float, metavar="DAYS",
+                   help="days of inactivity before the observation end that count as churn (default 30)")
     p.add_argument("--exposure", default=S, choices=["feedback", "adopted"], help="the co-creation event that exposes a user")
     p.add_argument("--bin-days", default=S, type=float, metavar="DAYS", help="width of a tenure bin in days (default 7)")
     p.add_argument("--strata", default=S, type=_names, metavar="COLS",

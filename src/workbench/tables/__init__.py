@@ -18,7 +18,7 @@ from workbench.tables.kpis import kpis
 from workbench.tables.purchases import repeat_summary, repeat_summary_compressed
 from workbench.tables.referrals import referrals
 from workbench.tables.subscriptions import subscription_survivors
-from workbench.tables.survival import episodes, risk_sets, survival
+from workbench.tables.survival import churn_causes, episodes, risk_sets, survival
 from workbench.tables.tracking import calibration_window, repeat_tracking
 
 #: every analysis table by name (the names of the ``workbench tables`` command)
@@ -27,6 +27,7 @@ TABLE_FUNCTIONS = {
     "repeat_summary": repeat_summary,
     "repeat_summary_compressed": repeat_summary_compressed,
     "survival": survival,
+    "churn_causes": churn_causes,
     "episodes": episodes,
     "risk_sets": risk_sets,
     "cohort_retention": cohort_retention,

@@ -21,6 +21,11 @@ DAY = 86_400  # seconds
 PERIODS = ("day", "week", "month")
 TIME_UNITS = ("day", "week")
 EXPOSURES = ("feedback", "adopted")
+#: how churn is read from events (docs/tables.md, "Churn"): only ``cancel``
+#: events, only a silence of ``churn_after_days`` before the observation end,
+#: or whichever of the two comes first
+CHURN_RULES = ("cancel", "inactivity", "cancel_or_inactivity")
+DEFAULT_CHURN = "cancel_or_inactivity"
 #: users columns that are not attributes (identity, time origin, the referral link)
 NON_ATTRIBUTES = ("user_id", "signup_at", "referred_by")
 
@@ -158,6 +163,13 @@ def check_positive(table_fn: str, name: str, value, *, allow_none: bool = False)
         also = " or None" if allow_none else ""
         raise ParameterError(f"{table_fn}(): {name} must be a positive number of days{also}, got {value!r}")
     return value
+
+
+def check_churn(table_fn: str, churn: str, churn_after_days) -> None:
+    """A churn rule from :data:`CHURN_RULES` and a positive inactivity window
+    (checked under every rule, so a typo never waits for a rule that uses it)."""
+    check_choice(table_fn, "churn", churn, CHURN_RULES)
+    check_positive(table_fn, "churn_after_days", churn_after_days)
 
 
 def bin_seconds(table_fn: str, bin_days, name: str = "bin_days") -> int:

@@ -7,7 +7,9 @@ import ibis
 from workbench.errors import ParameterError
 from workbench.tables.common import (
     DAY,
+    DEFAULT_CHURN,
     attribute_columns,
+    check_churn,
     check_positive,
     epoch_seconds,
     observation_end,
@@ -20,7 +22,9 @@ from workbench.tables.survival import lifetimes
 PRE_DAYS = 28
 
 
-def experiment_outcomes(ds, experiment: str, *, horizon_days: float = 90, churn_after_days: float | None = 30) -> ibis.Table:
+def experiment_outcomes(
+    ds, experiment: str, *, horizon_days: float = 90, churn: str = DEFAULT_CHURN, churn_after_days: float = 30
+) -> ibis.Table:
     """One row per user assigned to ``experiment`` (who signed up by the
     observation end): ``user_id``, ``arm``, ``assigned_at``,
     ``took_part`` (0/1: a ``feedback`` event in [assigned_at, assigned_at +
@@ -36,7 +40,7 @@ def experiment_outcomes(ds, experiment: str, *, horizon_days: float = 90, churn_
     """
     require(ds, "experiment_outcomes", "users", "events", "assignments")
     check_positive("experiment_outcomes", "horizon_days", horizon_days)
-    check_positive("experiment_outcomes", "churn_after_days", churn_after_days, allow_none=True)
+    check_churn("experiment_outcomes", churn, churn_after_days)
     a = ds.assignments
     names = sorted(str(x) for x in a.select("experiment").distinct().to_pandas()["experiment"].dropna())
     if experiment not in names:
@@ -47,11 +51,11 @@ def experiment_outcomes(ds, experiment: str, *, horizon_days: float = 90, churn_
     end = observation_end(ds, "experiment_outcomes")
     horizon_s = round(horizon_days * DAY)
     # churn by the horizon is known once the horizon plus the inactivity window has been observed
-    judge_s = horizon_s + (0 if churn_after_days is None else round(churn_after_days * DAY))
+    judge_s = horizon_s + (0 if churn == "cancel" else round(churn_after_days * DAY))
 
     a = a.filter(a.experiment == experiment)
     a = a.select("user_id", "arm", "assigned_at", asg_s=seconds(a.assigned_at))
-    life = lifetimes(ds, churn_after_days, "experiment_outcomes")
+    life = lifetimes(ds, "experiment_outcomes", churn=churn, churn_after_days=churn_after_days)
     j = a.join(life, "user_id")
 
     ev = observed_events(ds, end)

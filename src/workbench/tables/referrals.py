@@ -8,6 +8,7 @@ import ibis
 
 from workbench.errors import ParameterError
 from workbench.tables.common import (
+    DEFAULT_CHURN,
     EXPOSURES,
     attribute_columns,
     bin_seconds,
@@ -22,7 +23,12 @@ from workbench.tables.survival import lifetimes, spells
 
 
 def referrals(
-    ds, *, exposure: str = "feedback", churn_after_days: float | None = 30, period_days: float | None = None
+    ds,
+    *,
+    exposure: str = "feedback",
+    churn: str = DEFAULT_CHURN,
+    churn_after_days: float = 30,
+    period_days: float | None = None,
 ) -> ibis.Table:
     """One row per (user, ``exposed`` state) with positive time in that
     state: ``user_id``, ``exposed`` (0/1), ``exposure_days`` (days observed
@@ -44,14 +50,14 @@ def referrals(
     """
     check_choice("referrals", "exposure", exposure, EXPOSURES)
     period_s = None if period_days is None else bin_seconds("referrals", period_days, "period_days")
-    life = lifetimes(ds, churn_after_days, "referrals", exposure=exposure)
+    life = lifetimes(ds, "referrals", churn=churn, churn_after_days=churn_after_days, exposure=exposure)
     if "referred_by" not in ds.users.columns:
         raise ParameterError(
             f"referrals(): dataset {ds.name!r} has no users.referred_by column; "
             "add it (null, or the user_id of the referrer) to analyse referrals"
         )
     attrs = attribute_columns(ds)
-    own = ("exposed", "exposure_days", "referrals", "period", "start_s", "stop_s", "event", "signup_s")
+    own = ("exposed", "exposure_days", "referrals", "period", "start_s", "stop_s", "event", "signup_s", "churn_cause")
     clash = [a for a in attrs if a in own or a.startswith("wb_")]
     if clash:
         raise ParameterError(

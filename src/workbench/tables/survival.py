@@ -2,19 +2,29 @@
 counting-process form, and their risk sets per tenure bin.
 
 Lifetime rule (one place, used by every table that needs churn): time runs
-from ``signup_at``; events after the observation end are ignored. A user's
-first ``cancel`` event is churn at its time. Without a cancel, a user whose
-last activity (last event, or signup if there is none) is at least
-``churn_after_days`` before the observation end churned at that last
-activity. Otherwise the user is censored at ``end - churn_after_days``: the
-last time up to which inactivity churn can be judged (a churn at any later
-time would need more than the observed silence to be seen), so no survival is
-credited that could not yet be known. A user who signed up after
-``end - churn_after_days`` (and has no cancel) is censored at signup: one row
-in :func:`survival` with duration 0 and churned 0, no time at risk anywhere
-else. ``churn_after_days=None`` turns inactivity churn off (cancels only);
-then users without a cancel are censored at the observation end. Users who
-sign up after the observation end are left out.
+from ``signup_at``; events after the observation end are ignored; users who
+sign up after it are left out. Churn follows one of three rules
+(``churn``), the same in every table, model and report:
+
+- ``"cancel"``: a user's first ``cancel`` event is churn at its time; users
+  without one are censored at the observation end.
+- ``"inactivity"``: a user whose last activity (last event of any type,
+  cancels included, or signup if there is none) is at least
+  ``churn_after_days`` before the observation end churned at that last
+  activity; cancel events are activity like any other.
+- ``"cancel_or_inactivity"`` (the default): whichever of the two comes
+  first. A cancel is itself activity, so a cancel is always the earlier.
+
+Under the two rules that use inactivity, users who have not churned are
+censored at ``end - churn_after_days``: the last time up to which inactivity
+churn can be judged (a churn at any later time would need more than the
+observed silence to be seen), so no survival is credited that could not yet
+be known; a cancel after that time is censored there too, so every user is
+followed over the same window. A user who signed up after
+``end - churn_after_days`` (and has not churned) is censored at signup: one
+row in :func:`survival` with duration 0 and churned 0, no time at risk
+anywhere else. ``churn_cause`` says which rule fired: ``cancel``,
+``inactivity`` or null (censored).
 """
 
 from __future__ import annotations
@@ -24,12 +34,13 @@ import pandas as pd
 
 from workbench.tables.common import (
     DAY,
+    DEFAULT_CHURN,
     EXPOSURES,
     as_bigint,
     attribute_columns,
     bin_seconds,
     check_choice,
-    check_positive,
+    check_churn,
     check_strata,
     constant,
     days,
@@ -44,14 +55,16 @@ from workbench.tables.common import (
 
 
 # ------------------------------------------------------------------ lifetimes
-def lifetimes(ds, churn_after_days, table_fn: str = "survival", *, exposure: str | None = None) -> ibis.Table:
+def lifetimes(
+    ds, table_fn: str = "survival", *, churn: str = DEFAULT_CHURN, churn_after_days: float = 30, exposure: str | None = None
+) -> ibis.Table:
     """Per user: user_id, signup_at, signup_s, end_at, dur_s (seconds from
-    signup to end), churned (int 0/1), the user's attributes and, if
-    ``exposure`` is given, exp_s: seconds from signup to the first
-    ``exposure`` event, null if there is none strictly before the end. One
-    scan of the events."""
+    signup to end), churned (int 0/1), churn_cause (string: cancel,
+    inactivity, or null), the user's attributes and, if ``exposure`` is given,
+    exp_s: seconds from signup to the first ``exposure`` event, null if there
+    is none strictly before the end. One scan of the events."""
     require(ds, table_fn, "users", "events")
-    check_positive(table_fn, "churn_after_days", churn_after_days, allow_none=True)
+    check_churn(table_fn, churn, churn_after_days)
     end = observation_end(ds, table_fn)
     end_lit, end_s = ts_literal(end), epoch_seconds(end)
 
@@ -64,25 +77,25 @@ def lifetimes(ds, churn_after_days, table_fn: str = "survival", *, exposure: str
     attrs = attribute_columns(ds)
     j = u.left_join(per_user, "user_id").select("user_id", "signup_at", *attrs, *aggs)
     last_activity = ibis.coalesce(j.last_at, j.signup_at)
-    cancelled = j.cancel_at.notnull()
-    if churn_after_days is None:
+    if churn == "cancel":
+        censor_lit = end_lit
         inactive = ibis.literal(False)
-        end_at = ibis.cases((cancelled, j.cancel_at), else_=end_lit)
     else:
         window_s = round(churn_after_days * DAY)
         inactive = (end_s - seconds(last_activity)) >= window_s
-        # censored at the last time churn can be judged, never before signup;
-        # same whole seconds as seconds(end) - window_s
+        # the last time churn can be judged; same whole seconds as seconds(end) - window_s
         censor_lit = ts_literal(pd.Timestamp(epoch_seconds(end) - window_s, unit="s"))
-        end_at = ibis.cases(
-            (cancelled, j.cancel_at),
-            (inactive, last_activity),
-            (j.signup_at > censor_lit, j.signup_at),
-            else_=censor_lit,
-        )
-    out = j.mutate(end_at=end_at, churned=(cancelled | inactive).cast("int64"), signup_s=seconds(j.signup_at))
+    cancelled = (j.cancel_at.notnull() & (j.cancel_at <= censor_lit)) if churn != "inactivity" else ibis.literal(False)
+    end_at = ibis.cases(
+        (cancelled, j.cancel_at),
+        (inactive, last_activity),
+        (j.signup_at > censor_lit, j.signup_at),
+        else_=censor_lit,
+    )
+    cause = ibis.cases((cancelled, "cancel"), (inactive, "inactivity"), else_=ibis.null("string"))
+    out = j.mutate(end_at=end_at, churned=(cancelled | inactive).cast("int64"), churn_cause=cause, signup_s=seconds(j.signup_at))
     out = out.mutate(dur_s=seconds(out.end_at) - out.signup_s)
-    cols = ["user_id", "signup_at", "signup_s", "end_at", "dur_s", "churned", *attrs]
+    cols = ["user_id", "signup_at", "signup_s", "end_at", "dur_s", "churned", "churn_cause", *attrs]
     if exposure is not None:
         exp_s = seconds(out.first_exp_at) - out.signup_s
         out = out.mutate(exp_s=(exp_s < out.dur_s).ifelse(exp_s, ibis.null("int64")))
@@ -164,26 +177,32 @@ def aggregate_risk_sets(sp: ibis.Table, bin_s: int, strata: list[str]) -> ibis.T
 
 
 # ------------------------------------------------------------------ public
-def survival(ds, *, churn_after_days: float | None = 30) -> ibis.Table:
+def survival(ds, *, churn: str = DEFAULT_CHURN, churn_after_days: float = 30) -> ibis.Table:
     """One row per user: ``user_id``, ``signup_at``, ``end_at``,
     ``duration`` (days from signup to end_at, float), ``churned`` (0/1),
-    then the user's attributes.
-
-    Churn is the first ``cancel`` event; without one, a last activity at
-    least ``churn_after_days`` before the observation end is churn at that
-    last activity; otherwise censored at ``end - churn_after_days`` (the last
-    time churn can be judged), or at signup (duration 0, churned 0) if the
-    user signed up after that. ``None``: cancels only, censored at the
-    observation end. Events after the observation end are ignored; users who
-    sign up after it are left out.
+    ``churn_cause`` (``cancel``, ``inactivity`` or null), then the user's
+    attributes. Churn and censoring follow the rule ``churn`` (module
+    docstring): ``cancel``, ``inactivity`` (a silence of
+    ``churn_after_days`` before the observation end) or
+    ``cancel_or_inactivity``.
     """
-    life = lifetimes(ds, churn_after_days, "survival")
+    life = lifetimes(ds, "survival", churn=churn, churn_after_days=churn_after_days)
     out = life.mutate(duration=days(life.dur_s))
-    out = out.select("user_id", "signup_at", "end_at", "duration", "churned", *attribute_columns(ds))
+    out = out.select("user_id", "signup_at", "end_at", "duration", "churned", "churn_cause", *attribute_columns(ds))
     return out.order_by("user_id")
 
 
-def episodes(ds, *, exposure: str = "adopted", churn_after_days: float | None = 30) -> ibis.Table:
+def churn_causes(ds, *, churn: str = DEFAULT_CHURN, churn_after_days: float = 30) -> ibis.Table:
+    """How many users churned by each cause under the rule ``churn``: one row
+    per ``churn_cause`` (``cancel``, ``inactivity``, ``censored``) with
+    ``users``; causes nobody has are left out."""
+    life = lifetimes(ds, "churn_causes", churn=churn, churn_after_days=churn_after_days)
+    life = life.mutate(churn_cause=life.churn_cause.fill_null("censored"))
+    out = life.group_by("churn_cause").aggregate(users=life.count().cast("int64"))
+    return out.order_by("churn_cause")
+
+
+def episodes(ds, *, exposure: str = "adopted", churn: str = DEFAULT_CHURN, churn_after_days: float = 30) -> ibis.Table:
     """Counting-process episodes per user: ``user_id``, ``start``, ``stop``
     (days since signup), ``exposed`` (0/1: a first ``exposure`` event at or
     before ``start``), ``dose`` (``exposure`` events at or before ``start``),
@@ -197,7 +216,7 @@ def episodes(ds, *, exposure: str = "adopted", churn_after_days: float | None = 
     signup) are dropped.
     """
     check_choice("episodes", "exposure", exposure, EXPOSURES)
-    life = lifetimes(ds, churn_after_days, "episodes")
+    life = lifetimes(ds, "episodes", churn=churn, churn_after_days=churn_after_days)
     end = observation_end(ds, "episodes")
     ev = observed_events(ds, end)
     ev = ev.filter(ev.event_type == exposure)
@@ -230,7 +249,8 @@ def risk_sets(
     ds,
     *,
     exposure: str = "adopted",
-    churn_after_days: float | None = 30,
+    churn: str = DEFAULT_CHURN,
+    churn_after_days: float = 30,
     bin_days: float = 7,
     strata=("segment",),
 ) -> ibis.Table:
@@ -258,5 +278,6 @@ def risk_sets(
     check_choice("risk_sets", "exposure", exposure, EXPOSURES)
     bin_s = bin_seconds("risk_sets", bin_days)
     strata = check_strata("risk_sets", ds, strata)
-    base = lifetimes(ds, churn_after_days, "risk_sets", exposure=exposure).mutate(event=ibis._.churned)
+    base = lifetimes(ds, "risk_sets", churn=churn, churn_after_days=churn_after_days, exposure=exposure)
+    base = base.mutate(event=base.churned)
     return aggregate_risk_sets(spells(base, strata), bin_s, strata)
