@@ -73,6 +73,15 @@ def constant(value: int | float, dtype: str) -> ibis.Value:
     raise TypeError(f"constant(): {value!r} is not a finite {dtype} value")
 
 
+def flag(condition: ibis.Value) -> ibis.Value:
+    """A boolean as int64 0/1 (null stays null). PostgreSQL casts a boolean to
+    INTEGER but not to BIGINT ("cannot cast type boolean to bigint"), so the
+    cast goes through int32; DuckDB and Spark give the same values."""
+    if not condition.type().is_boolean():
+        raise TypeError(f"flag(): expected a boolean, got {condition.type()}")
+    return condition.cast("int32").cast("int64")
+
+
 def as_bigint(total: ibis.Value) -> ibis.Value:
     """A SUM of integers (aggregate or window) as a real int64. DuckDB sums
     integers into a 128-bit integer that reaches pandas as Python Decimal

@@ -13,6 +13,7 @@ from workbench.tables.common import (
     check_strata,
     days,
     epoch_seconds,
+    flag,
     observation_end,
     observed_events,
     observed_users,
@@ -66,10 +67,10 @@ def conversion(ds) -> ibis.Table:
     )
     before = cocreate.notnull() & (f.purchase_s.isnull() | (cocreate < f.purchase_s))
     out = f.mutate(
-        converted=f.purchase_s.notnull().cast("int64"),
+        converted=flag(f.purchase_s.notnull()),
         days_to_convert=days(f.purchase_s),
         observed_days=days(f.obs_s),
-        cocreated_before_conversion=before.cast("int64"),
+        cocreated_before_conversion=flag(before),
     )
     cols = ["user_id", "signup_at", "converted", "days_to_convert", "observed_days", "cocreated_before_conversion"]
     return out.select(*cols, *attribute_columns(ds)).order_by("user_id")
@@ -94,7 +95,7 @@ def conversion_risk_sets(ds, *, bin_days: float = 7, strata=("segment",), exposu
     strata = check_strata("conversion_risk_sets", ds, strata)
     f = _first_times(ds, "conversion_risk_sets")
     converted = f.purchase_s.notnull()
-    f = f.mutate(dur_s=ibis.coalesce(f.purchase_s, f.obs_s).cast("int64"), event=converted.cast("int64"))
+    f = f.mutate(dur_s=ibis.coalesce(f.purchase_s, f.obs_s).cast("int64"), event=flag(converted))
     exp_s = f[f"{exposure}_s"]
     f = f.mutate(exp_s=(exp_s < f.dur_s).ifelse(exp_s, ibis.null("int64")))
     return aggregate_risk_sets(spells(f, strata), bin_s, strata)

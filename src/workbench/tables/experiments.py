@@ -12,6 +12,7 @@ from workbench.tables.common import (
     check_churn,
     check_positive,
     epoch_seconds,
+    flag,
     observation_end,
     observed_events,
     require,
@@ -70,9 +71,9 @@ def experiment_outcomes(
     j = j.left_join(per_user, "user_id")
     churned_by = (j.churned == 1) & (j.signup_s + j.dur_s <= j.asg_s + horizon_s)
     out = j.mutate(
-        took_part=(ibis.coalesce(j.took_part, 0) > 0).cast("int64"),
-        retained=(~churned_by).cast("int64"),
-        observed=(j.asg_s + judge_s <= epoch_seconds(end)).cast("int64"),
+        took_part=flag(ibis.coalesce(j.took_part, 0) > 0),
+        retained=flag(~churned_by),
+        observed=flag(j.asg_s + judge_s <= epoch_seconds(end)),
         pre_activity=ibis.coalesce(j.pre_activity, 0).cast("int64"),
     )
     cols = ["user_id", "arm", "assigned_at", "took_part", "retained", "observed", "pre_activity"]

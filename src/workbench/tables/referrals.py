@@ -15,6 +15,7 @@ from workbench.tables.common import (
     check_choice,
     constant,
     days,
+    flag,
     observation_end,
     observed_users,
     seconds,
@@ -72,7 +73,7 @@ def referrals(
     r = referred.join(base.select("user_id", "signup_s", "dur_s", "exp_s"), referred.referrer == base.user_id)
     r = r.mutate(t_s=r.ref_s - r.signup_s)
     r = r.filter((r.t_s >= 0) & (r.t_s <= r.dur_s))
-    r = r.mutate(exposed=(r.exp_s.notnull() & (r.t_s >= r.exp_s)).cast("int64"))
+    r = r.mutate(exposed=flag(r.exp_s.notnull() & (r.t_s >= r.exp_s)))
     keys = ["user_id", "exposed"]
     if period_s is not None:
         sp, r = _by_period(ds, sp, r, period_s)

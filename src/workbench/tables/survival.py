@@ -45,6 +45,7 @@ from workbench.tables.common import (
     constant,
     days,
     epoch_seconds,
+    flag,
     observation_end,
     observed_events,
     observed_users,
@@ -93,7 +94,7 @@ def lifetimes(
         else_=censor_lit,
     )
     cause = ibis.cases((cancelled, "cancel"), (inactive, "inactivity"), else_=ibis.null("string"))
-    out = j.mutate(end_at=end_at, churned=(cancelled | inactive).cast("int64"), churn_cause=cause, signup_s=seconds(j.signup_at))
+    out = j.mutate(end_at=end_at, churned=flag(cancelled | inactive), churn_cause=cause, signup_s=seconds(j.signup_at))
     out = out.mutate(dur_s=seconds(out.end_at) - out.signup_s)
     cols = ["user_id", "signup_at", "signup_s", "end_at", "dur_s", "churned", "churn_cause", *attrs]
     if exposure is not None:
@@ -238,8 +239,8 @@ def episodes(ds, *, exposure: str = "adopted", churn: str = DEFAULT_CHURN, churn
     out = e.mutate(
         start=days(e.t_s),
         stop=days(e.stop_s),
-        exposed=(e.dose > 0).cast("int64"),
-        churned=(e.is_last & (e.churned == 1)).cast("int64"),
+        exposed=flag(e.dose > 0),
+        churned=flag(e.is_last & (e.churned == 1)),
     )
     out = out.select("user_id", "start", "stop", "exposed", "dose", "churned", *attribute_columns(ds))
     return out.order_by(["user_id", "start"])
