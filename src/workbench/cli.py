@@ -35,6 +35,58 @@ def _add_validate(sub) -> None:
     p.set_defaults(func=_cmd_validate)
 
 
+def _cmd_import(args) -> int:
+    from workbench.data.importer import import_dataset
+
+    columns = {}
+    for item in args.column or []:
+        target, sep, col = item.partition("=")
+        if not sep or not target or not col:
+            print(f"error: --column takes CONTRACT=COLUMN (e.g. user_id=customer), got {item!r}", file=sys.stderr)
+            return 2
+        columns[target.strip()] = col.strip()
+    try:
+        proposal, report = import_dataset(
+            args.source, args.out, backend_url=args.backend, password_env=args.password_env, name=args.name,
+            currency=args.currency, timezone=args.timezone, format=args.format, refunds=args.refunds,
+            columns=columns, users=args.users, force=args.force)
+    except DataError as exc:
+        if getattr(exc, "proposal", None):
+            print(f"the proposed dataset.yml (not written):\n\n{exc.proposal}", file=sys.stderr)
+        raise
+    print(proposal.to_yaml())
+    print(report.describe())
+    print(f"wrote {args.out}/dataset.yml: review it (every guess is commented), then `workbench validate {args.out}`")
+    return 0
+
+
+def _add_import(sub) -> None:
+    p = sub.add_parser(
+        "import",
+        help="propose a dataset.yml for an export (CSV/Parquet) or a warehouse table, and validate it",
+        description="Inspect an export -- a CSV or Parquet file, or with --backend a table on a database -- and propose "
+        "how it maps onto the dataset contract: the columns holding the user, time, event type and amount (by name and "
+        "type), which event types mean active, purchase, feedback, adopted and cancel (others are dropped and counted), "
+        "the timestamp format (a common format that parses every value), refunds (negative amounts) and, without a users "
+        "table, users derived from their first events. The dataset folder (the export copied in and a commented "
+        "dataset.yml) is written only if it validates; otherwise nothing is written and every problem is listed. "
+        "See docs/dataset-contract.md (Mapping an export) and docs/backends.md.",
+    )
+    p.add_argument("source", metavar="SOURCE", help="export.csv / export.parquet, or with --backend a table name (schema.table)")
+    p.add_argument("--out", required=True, metavar="FOLDER", help="the dataset folder to write (must be new or empty)")
+    p.add_argument("--name", help="the dataset's name (default: the folder's name)")
+    p.add_argument("--currency", help="currency of the amounts, e.g. USD")
+    p.add_argument("--timezone", metavar="TZ", help="time zone of clock times without a UTC offset, e.g. America/New_York (default UTC)")
+    p.add_argument("--format", metavar="STRFTIME", help="timestamp format, e.g. '%%m/%%d/%%Y %%H:%%M' (default: guessed from the values)")
+    p.add_argument("--refunds", choices=["net", "drop"], help="negative purchase amounts: net against the latest earlier purchase (default) or drop")
+    p.add_argument("--column", action="append", metavar="CONTRACT=COLUMN", help="name a column the guess misses, e.g. --column user_id=client_ref (repeatable)")
+    p.add_argument("--users", metavar="FILE_OR_TABLE", help="a users table (default: derive users from their first events)")
+    p.add_argument("--backend", metavar="URL", help="a database URL without password (postgresql://analyst@host/db); SOURCE is then a table")
+    p.add_argument("--password-env", metavar="NAME", help="environment variable holding the database password")
+    p.add_argument("--force", action="store_true", help="replace --out if it already holds files")
+    p.set_defaults(func=_cmd_import)
+
+
 def _cmd_simulate(args) -> int:
     from workbench.data.simulate import parse_assignments, simulate
 
@@ -296,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_COMMANDS = [_add_validate, _add_simulate, _add_run, _add_batch, _add_index, _add_compare, _add_tables]
+_COMMANDS = [_add_validate, _add_import, _add_simulate, _add_run, _add_batch, _add_index, _add_compare, _add_tables]
 
 
 def main(argv: list[str] | None = None) -> int:

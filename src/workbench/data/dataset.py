@@ -1,54 +1,32 @@
 """Find, load and validate a dataset folder (see docs/dataset-contract.md).
 
-``load_dataset(path)`` returns a :class:`Dataset` of typed Ibis tables on a
-backend chosen by one argument (DuckDB in-process by default, any Ibis backend
-or connection URL otherwise), after checking every rule of the contract.
-``validate_dataset(path)`` checks without keeping the tables. All violations
-are collected and raised at once as one :class:`~workbench.errors.DataError`.
-Nothing is ever written by either.
+``load_dataset(path)`` returns a :class:`Dataset` of typed Ibis tables on the
+backend its ``dataset.yml`` names (DuckDB in-process by default; see
+docs/backends.md), after mapping an export onto the contract where
+``dataset.yml`` has a ``source`` section and checking every rule of the
+contract. ``validate_dataset(path)`` checks without keeping the tables. All
+violations are collected and raised at once as one
+:class:`~workbench.errors.DataError`. Nothing is ever written by either.
 """
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
 import pandas as pd
-import yaml
 
+from workbench.data import parsing
+from workbench.data.backends import connect, read_file, read_table, reads_files, redact
+from workbench.data.config import read_config
 from workbench.data.contract import CONTROL_ARM, EVENT_TYPES, TABLES, TableSpec
-from workbench.data.paths import resolve_dataset
+from workbench.data.mapping import map_tables
 from workbench.errors import DataError, Violation, WorkbenchError
-
-_counter = itertools.count()
-
-
-# ----------------------------------------------------------------- backends
-def connect(backend=None):
-    """An Ibis backend: DuckDB in-process (None), a URL such as
-    ``"duckdb://file.db"`` or ``"pyspark://"``, or a backend object as is."""
-    if backend is None:
-        con = ibis.duckdb.connect()
-    elif isinstance(backend, str):
-        con = ibis.connect(backend)
-    else:
-        return backend
-    if con.name == "duckdb":  # timestamps without a zone are UTC
-        con.raw_sql("SET TimeZone = 'UTC'")
-    elif con.name == "pyspark":
-        con._session.conf.set("spark.sql.session.timeZone", "UTC")
-    return con
 
 
 def _read(con, path: Path) -> ibis.Table:
-    name = f"wb_{path.stem}_{next(_counter)}"
-    if path.suffix == ".parquet":
-        return con.read_parquet(str(path), table_name=name)
-    if con.name == "duckdb":
-        return con.read_csv(str(path), table_name=name, all_varchar=True)
-    return con.read_csv(str(path), table_name=name, header=True)
+    return read_file(con, path)
 
 
 def find_tables(folder: Path) -> tuple[dict[str, Path], list[Violation]]:
@@ -88,39 +66,22 @@ def _typed(raw: ibis.Table, spec: TableSpec, violations: list[Violation], check:
         if col.dtype == "string":
             casts[col.name] = c if kind == "string" else c.cast("string")
             continue
-        if col.dtype == "timestamp":
-            if kind == "timestamp":
-                typed = c.cast("timestamp") if c.type().timezone else c
-            elif kind in ("string", "date"):
-                typed = c.try_cast("timestamp")
-            else:
-                violations.append(Violation(spec.name, col.name, f"must be a timestamp, found type {c.type()}", raw.count().execute()))
-                casts[col.name] = ibis.null("timestamp")  # reported once; keeps later checks from failing
-                continue
-        elif col.dtype == "date":
-            if kind == "date":
-                typed = c
-            elif kind == "timestamp":
-                typed = c.date()
-            elif kind == "string":
-                typed = c.try_cast("date")
-            else:
-                violations.append(Violation(spec.name, col.name, f"must be a date, found type {c.type()}", raw.count().execute()))
-                casts[col.name] = ibis.null("date")  # reported once; keeps later checks from failing
-                continue
-        else:  # float
-            if kind == "number":
-                typed = c.cast("float64")
-            elif kind == "string":
-                typed = c.try_cast("float64")
-            else:
-                violations.append(Violation(spec.name, col.name, f"must be a number, found type {c.type()}", raw.count().execute()))
-                casts[col.name] = ibis.null("float64")  # reported once; keeps later checks from failing
-                continue
+        typed = {"timestamp": parsing.to_utc, "date": parsing.to_date, "float": parsing.to_number}[col.dtype](c)
+        if typed is None:
+            what = {"timestamp": "a timestamp", "date": "a date", "float": "a number"}[col.dtype]
+            violations.append(Violation(spec.name, col.name, f"must be {what}, found type {c.type()}", raw.count().execute()))
+            casts[col.name] = ibis.null("float64" if col.dtype == "float" else col.dtype)  # reported once; keeps later checks from failing
+            continue
         if kind == "string":
             if check:
                 bad = raw.filter(c.notnull() & (c.strip() != "") & typed.isnull())
+                n = len(violations)
                 _add(violations, bad, spec.name, col.name, f"values that do not parse as a {col.dtype}", [col.name])
+                if col.dtype == "timestamp" and len(violations) > n:  # one error, naming a format that would parse them
+                    v = violations[-1]
+                    sample = parsing.sample_values(raw, c, typed)
+                    hint = parsing.format_hint(sample)
+                    violations[-1] = Violation(v.table, v.column, f"{v.rule} (ISO 8601 expected; {hint.replace('set timestamps:', f'map them in dataset.yml, source: {spec.name}: timestamps:')})", v.rows, v.examples)
             typed = (c.strip() == "").ifelse(ibis.null(typed.type()), typed)
         casts[col.name] = typed
     return raw.mutate(**casts)
@@ -140,7 +101,7 @@ def _add(violations, bad: ibis.Table, table: str, column: str | None, rule: str,
 
 
 def _check_not_null(t, spec, violations):
-    wrong_type = {v.column for v in violations if v.table == spec.name and "found type" in v.rule}
+    wrong_type = {v.column for v in violations if v.table == spec.name and ("found type" in v.rule or "do not parse" in v.rule)}
     for col in spec.columns:
         if col.not_null and col.name in t.columns and col.name not in wrong_type:
             _add(violations, t.filter(t[col.name].isnull()), spec.name, col.name, "must not be null", [c.name for c in spec.columns[:3]])
@@ -186,15 +147,24 @@ def _check_missing_columns(raw, spec, violations) -> bool:
     return not missing
 
 
-def _validate(folder: Path, con, check: bool = True) -> tuple[dict[str, ibis.Table], list[Violation]]:
-    files, violations = find_tables(folder)
-    if "users" not in files and not ("kpis" in files and "events" not in files):
-        what = "users.parquet or users.csv" if "events" in files or not files else "users"
+def _validate(folder: Path, con, check: bool = True, mapped: dict | None = None) -> tuple[dict[str, ibis.Table], list[Violation]]:
+    """Type and check a dataset's tables: those in ``mapped`` (raw Ibis tables
+    in contract column names, from a source mapping or a database) and the
+    other contract tables found as files in ``folder``."""
+    mapped = mapped or {}
+    files, violations = find_tables(folder) if reads_files(con) else ({}, [])
+    files = {n: p for n, p in files.items() if n not in mapped}
+    present = set(files) | set(mapped)
+    if "users" not in present and not ("kpis" in present and "events" not in present):
+        what = "users.parquet or users.csv" if "events" in present or not present else "users"
         violations.append(Violation("users", None, f"required table missing: add {what} (or give a KPI-only dataset with kpis only)", 0))
-    if "events" not in files and "kpis" not in files and "users" in files:
+    if "events" not in present and "kpis" not in present and "users" in present:
         violations.append(Violation("events", None, "required table missing: add events.parquet or events.csv (only a KPI-only dataset may omit it)", 0))
 
     tables: dict[str, ibis.Table] = {}
+    for name, raw in mapped.items():
+        if _check_missing_columns(raw, TABLES[name], violations):
+            tables[name] = _typed(raw, TABLES[name], violations, check)
     for name, path in files.items():
         spec = TABLES[name]
         try:
@@ -263,6 +233,8 @@ class Dataset:
     assignments: ibis.Table | None = None
     kpis: ibis.Table | None = None
     meta: dict = field(default_factory=dict)
+    backend: str = "DuckDB in-process"  # where it runs, for people (credentials redacted)
+    notes: list = field(default_factory=list)  # what a source mapping dropped or derived
 
     @property
     def name(self) -> str:
@@ -317,31 +289,46 @@ class Dataset:
         }
 
 
-def _meta(folder: Path) -> dict:
-    f = folder / "dataset.yml"
-    if not f.exists():
-        return {}
-    try:
-        meta = yaml.safe_load(f.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DataError([Violation("dataset.yml", None, f"not valid YAML: {exc}", 0)], str(folder)) from None
-    if not isinstance(meta, dict):
-        raise DataError([Violation("dataset.yml", None, "must be a mapping of keys to values", 0)], str(folder))
-    return meta
+def _database_tables(con, skip) -> dict:
+    """The contract tables a database holds under their own names."""
+    out = {}
+    for name in TABLES:
+        if name in skip:
+            continue
+        try:
+            out[name] = read_table(con, name)
+        except Exception:  # no such table
+            continue
+    return out
 
 
 def load_dataset(path, backend=None, *, validate: bool = True) -> Dataset:
-    """Load a dataset folder (or built-in name: ``sample``, ``cdnow``,
-    ``cdnow-sample``) as typed Ibis tables; raises DataError listing every
-    contract violation. ``validate=False`` skips the rule checks (for data
-    already validated; missing tables or columns are still refused)."""
-    folder = resolve_dataset(path)
-    con = connect(backend)
-    meta = _meta(folder)
-    tables, violations = _validate(folder, con, check=validate)
+    """Load a dataset -- a folder, its dataset.yml, or a built-in name
+    (``sample``, ``cdnow``, ``cdnow-sample``) -- as typed Ibis tables on the
+    backend its dataset.yml names (``backend=`` an Ibis backend object or URL
+    overrides it); raises DataError listing every contract violation.
+    ``validate=False`` skips the rule checks (for data already validated;
+    missing tables or columns are still refused)."""
+    config = read_config(path)
+    folder = config.folder
+    if backend is not None:
+        con = connect(backend)
+        where = redact(backend) if isinstance(backend, str) else getattr(con, "name", type(con).__name__)
+    else:
+        con = config.backend.connect()
+        where = config.backend.describe()
+    mapped, notes = {}, []
+    if config.source is not None:
+        mapped, problems, notes = map_tables(config.source, con, check=validate)
+        if problems:  # a mapping rule broken: one error per cause, before any contract check
+            raise DataError(problems, str(config.location.config or folder))
+    if not reads_files(con) or (backend is None and config.backend.url is not None):
+        on_disk = set(find_tables(folder)[0]) if reads_files(con) else set()
+        mapped = {**_database_tables(con, set(mapped) | on_disk), **mapped}
+    tables, violations = _validate(folder, con, check=validate, mapped=mapped)
     if violations:
         raise DataError(violations, str(folder))
-    return Dataset(path=folder, con=con, meta=meta, **tables)
+    return Dataset(path=folder, con=con, meta=config.meta, backend=where, notes=notes, **tables)
 
 
 @dataclass(frozen=True)
@@ -353,14 +340,19 @@ class ValidationReport:
     events: dict
     supports: dict
     observation_end: pd.Timestamp | None
+    backend: str = "DuckDB in-process"
+    notes: tuple = ()
 
     def describe(self) -> str:
-        lines = [f"dataset {self.path}: valid"]
+        lines = [f"dataset {self.path}: valid (on {self.backend})"]
         lines += [f"  {n}: {r:,} rows" for n, r in self.rows.items()]
         if self.events:
             lines.append("  events by type: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.events.items())))
         if self.observation_end is not None:
             lines.append(f"  observation end: {self.observation_end}")
+        if self.notes:
+            lines.append("mapped from the source (dataset.yml):")
+            lines += [f"  {n}" for n in self.notes]
         lines.append("analyses:")
         lines += [f"  {k:<12} {'yes' if why is None else 'no: ' + why}" for k, why in self.supports.items()]
         return "\n".join(lines)
@@ -369,7 +361,7 @@ class ValidationReport:
 def validate_dataset(path, backend=None) -> ValidationReport:
     """Check a dataset against the contract; raise DataError with all violations."""
     ds = load_dataset(path, backend)
-    return ValidationReport(ds.path, ds.row_counts(), ds.event_counts(), ds.supports(), ds.observation_end)
+    return ValidationReport(ds.path, ds.row_counts(), ds.event_counts(), ds.supports(), ds.observation_end, ds.backend, tuple(ds.notes))
 
 
 __all__ = ["Dataset", "ValidationReport", "connect", "find_tables", "load_dataset", "validate_dataset", "WorkbenchError"]

@@ -1,0 +1,360 @@
+"""Connections to the engines a dataset runs on, and credentials that are
+never written down.
+
+A dataset runs on DuckDB in-process unless its ``dataset.yml`` names a
+``backend`` (see docs/backends.md):
+
+- ``url: duckdb:///warehouse.duckdb`` -- a DuckDB database file (opened
+  read-only; a relative path is relative to the dataset folder);
+- ``url: postgresql://analyst@db.example.com:5432/warehouse`` -- PostgreSQL;
+- ``spark: local[2]`` or ``spark: spark://master:7077`` -- a PySpark session
+  (local mode or a cluster master), with optional ``config:`` settings;
+- ``url:`` any other Ibis URL (``snowflake://``, ``trino://``, ...).
+
+Every session runs in UTC. A password never sits in a URL or in
+``dataset.yml``: it comes from the environment variable named by
+``password_env`` or from a git-ignored ``dataset.local.yml`` beside
+``dataset.yml``. :func:`redact` hides credentials in any text the workbench
+shows or writes (``postgresql://user:***@host/db``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import subprocess
+import urllib.parse
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ibis
+
+from workbench.errors import DataError, Violation, WorkbenchError, WorkbenchWarning
+
+#: query parameters of a URL whose values are credentials
+SECRET_PARAMS = ("password", "passwd", "pwd", "secret", "token", "access_token", "api_key", "apikey", "private_key",
+                 "credentials", "auth_token", "client_secret", "sas_token")
+MASK = "***"
+#: the file beside dataset.yml that may hold credentials (never committed)
+LOCAL_CONFIG = "dataset.local.yml"
+BACKEND_KEYS = ("url", "spark", "config", "password_env")
+
+_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@'\"]*:)(?P<secret>[^@\s/'\"]+)(?P<at>@)")
+_QUERY = re.compile(r"(?P<head>[?&;](?:" + "|".join(SECRET_PARAMS) + r")=)(?P<secret>[^&\s'\"]+)", re.IGNORECASE)
+_known: set[str] = set()
+
+
+class BackendError(WorkbenchError):
+    """A backend cannot be reached or used (connection refused, driver missing, ...)."""
+
+
+# ------------------------------------------------------------------ credentials
+def remember_secret(value: str | None) -> None:
+    """Hide ``value`` in everything :func:`redact` cleans from now on (this process)."""
+    if value and len(value) >= 3:
+        _known.add(value)
+
+
+def redact(text, secrets=()) -> str:
+    """``text`` with every URL password, secret query parameter, and each of
+    ``secrets`` (and every secret this process has read) replaced by ``***``."""
+    if text is None:
+        return text
+    out = _USERINFO.sub(lambda m: m["head"] + MASK + m["at"], str(text))
+    out = _QUERY.sub(lambda m: m["head"] + MASK, out)
+    for s in sorted({*_known, *(s for s in secrets if s)}, key=len, reverse=True):
+        out = out.replace(s, MASK)
+        quoted = urllib.parse.quote_plus(s)
+        if quoted != s:
+            out = out.replace(quoted, MASK)
+    return out
+
+
+def redact_all(value, secrets=()):
+    """:func:`redact` applied to every string in a nested dict/list/tuple."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {redact_all(k, secrets): redact_all(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(redact_all(v, secrets) for v in value)
+    return value
+
+
+def url_credentials(text: str) -> list[str]:
+    """The credentials written inside ``text`` (URL passwords, secret query values)."""
+    found = [m["secret"] for m in _USERINFO.finditer(str(text))]
+    found += [m["secret"] for m in _QUERY.finditer(str(text))]
+    return found
+
+
+def refuse_credentials(text: str, where: str) -> None:
+    """Raise BackendError if ``text`` holds a password or token (shown redacted)."""
+    if url_credentials(text):
+        raise BackendError(
+            f"{where} holds a credential ({redact(text)}); the workbench never takes a password from a URL or a "
+            "parameter, so that it cannot end up in a report, manifest or log. Remove it from the URL and give it "
+            f"through the environment: in dataset.yml, backend: password_env: NAME (then export NAME=...), or put "
+            f"backend: password: ... in a git-ignored {LOCAL_CONFIG} beside dataset.yml "
+            "(for PostgreSQL, PGPASSWORD or ~/.pgpass also work)."
+        )
+
+
+# ------------------------------------------------------------------ backend spec
+@dataclass(frozen=True)
+class BackendSpec:
+    """The ``backend`` section of a dataset.yml (merged with dataset.local.yml)."""
+
+    url: str | None = None
+    spark: str | None = None
+    config: dict = field(default_factory=dict)
+    password_env: str | None = None
+    password: str | None = field(default=None, repr=False)
+    folder: Path | None = None
+
+    @property
+    def is_default(self) -> bool:
+        return self.url is None and self.spark is None
+
+    def describe(self) -> str:
+        """Where the dataset runs, for people (never a credential)."""
+        if self.spark:
+            return f"Spark ({self.spark})"
+        if self.url:
+            return redact(self.url)
+        return "DuckDB in-process"
+
+    def resolve_password(self) -> str | None:
+        """The password from the environment or dataset.local.yml (None if none is configured)."""
+        if self.password is not None:
+            remember_secret(self.password)
+            return self.password
+        if self.password_env:
+            value = os.environ.get(self.password_env)
+            if value is None:
+                raise DataError([Violation(
+                    "backend", "password_env",
+                    f"environment variable {self.password_env} is not set; it must hold the database password: "
+                    f"export {self.password_env}=... before running (or put backend: password: ... in a git-ignored "
+                    f"{LOCAL_CONFIG} beside dataset.yml)", 0)], str(self.folder) if self.folder else None)
+            remember_secret(value)
+            return value
+        return None
+
+    def secrets(self) -> list[str]:
+        """The credentials this backend would use, where they can be read (never raises)."""
+        try:
+            pw = self.resolve_password()
+        except WorkbenchError:
+            return []
+        return [pw] if pw else []
+
+    def connect(self):
+        """A connected Ibis backend (UTC session)."""
+        if self.spark:
+            return spark_backend(self.spark, self.config)
+        if self.url:
+            return connect_url(self.url, password=self.resolve_password(), folder=self.folder)
+        return connect()
+
+
+def parse_backend(section, local: dict | None, folder: Path | None) -> tuple[BackendSpec, list[Violation]]:
+    """A :class:`BackendSpec` from dataset.yml's ``backend`` section and the
+    ``backend`` section of dataset.local.yml, and every rule they break."""
+    problems: list[Violation] = []
+
+    def bad(key, rule):
+        problems.append(Violation("backend", key, rule, 0))
+
+    if section is None:
+        section = {}
+    if not isinstance(section, dict):
+        bad(None, "must be a mapping (url: ..., or spark: ...); see docs/backends.md")
+        return BackendSpec(folder=folder), problems
+    if "password" in section:
+        bad("password", f"a password must not be written in dataset.yml (it would be shared and committed): "
+                        f"use password_env: NAME, or move it to a git-ignored {LOCAL_CONFIG} beside dataset.yml")
+    for key in section:
+        if key not in BACKEND_KEYS and key != "password":
+            bad(key, f"unknown key (known: {', '.join(BACKEND_KEYS)})")
+    merged = {k: v for k, v in section.items() if k != "password"}
+    local = local or {}
+    if not isinstance(local, dict):
+        bad(None, f"{LOCAL_CONFIG}: backend must be a mapping")
+        local = {}
+    for key in local:
+        if key not in (*BACKEND_KEYS, "password"):
+            bad(key, f"{LOCAL_CONFIG}: unknown key (known: {', '.join((*BACKEND_KEYS, 'password'))})")
+    merged.update(local)
+    url, spark = merged.get("url"), merged.get("spark")
+    if url is not None and not isinstance(url, str):
+        bad("url", "must be a connection URL such as postgresql://analyst@host:5432/warehouse")
+        url = None
+    if spark is not None and not isinstance(spark, str):
+        bad("spark", "must be a Spark master such as local[2] or spark://host:7077")
+        spark = None
+    if url and spark:
+        bad(None, "give either url or spark, not both")
+    if url and url_credentials(url):
+        bad("url", f"holds a credential ({redact(url)}): remove it from the URL and use password_env: NAME "
+                   f"(or backend: password: in a git-ignored {LOCAL_CONFIG})")
+    config = merged.get("config") or {}
+    if not isinstance(config, dict):
+        bad("config", "must be a mapping of Spark settings (spark.executor.memory: 4g)")
+        config = {}
+    env = merged.get("password_env")
+    if env is not None and (not isinstance(env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env)):
+        bad("password_env", f"must be the name of an environment variable (e.g. ACME_DB_PASSWORD), got {env!r}")
+        env = None
+    password = merged.get("password")
+    if password is not None:
+        password = str(password)
+        remember_secret(password)
+    return BackendSpec(url=url, spark=spark, config=dict(config), password_env=env, password=password, folder=folder), problems
+
+
+def read_local_config(folder: Path) -> dict:
+    """The ``backend`` section of dataset.local.yml beside dataset.yml ({} if
+    there is none); warns if the file is in a git work tree but not ignored."""
+    import yaml
+
+    path = folder / LOCAL_CONFIG
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError:  # never echo the file: it holds a password
+        raise DataError([Violation(LOCAL_CONFIG, None, "not valid YAML (a mapping with backend: password: ...)", 0)], str(folder)) from None
+    if not isinstance(data, dict) or not isinstance(data.get("backend", {}), dict):
+        raise DataError([Violation(LOCAL_CONFIG, None, "must be a mapping with one key, backend: {password: ...}", 0)], str(folder))
+    if _tracked_by_git(path):
+        warnings.warn(f"{path} holds credentials but git does not ignore it: add {LOCAL_CONFIG} to .gitignore", WorkbenchWarning, stacklevel=3)
+    return data.get("backend") or {}
+
+
+def _tracked_by_git(path: Path) -> bool:
+    """Whether ``path`` is inside a git work tree and not ignored there."""
+    try:
+        inside = subprocess.run(["git", "-C", str(path.parent), "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True, timeout=10)
+        if inside.returncode != 0 or inside.stdout.strip() != "true":
+            return False
+        ignored = subprocess.run(["git", "-C", str(path.parent), "check-ignore", "-q", path.name], capture_output=True, timeout=10)
+        return ignored.returncode != 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+# ------------------------------------------------------------------ connecting
+def _utc(con):
+    if con.name == "duckdb":  # timestamps without a zone are UTC
+        con.raw_sql("SET TimeZone = 'UTC'")
+    elif con.name == "pyspark":
+        con._session.conf.set("spark.sql.session.timeZone", "UTC")
+    elif con.name == "postgres":
+        con.raw_sql("SET TIME ZONE 'UTC'")
+    return con
+
+
+def connect(backend=None):
+    """An Ibis backend in UTC: DuckDB in-process (None), a URL such as
+    ``"duckdb:///file.duckdb"``, ``"postgresql://user@host/db"`` or
+    ``"pyspark://"`` (a local Spark session), a :class:`BackendSpec`, or a
+    backend object as is. A URL may not hold a password (see :func:`refuse_credentials`)."""
+    if backend is None:
+        return _utc(ibis.duckdb.connect())
+    if isinstance(backend, BackendSpec):
+        return backend.connect()
+    if isinstance(backend, str):
+        refuse_credentials(backend, "the backend URL")
+        return connect_url(backend)
+    return backend
+
+
+def connect_url(url: str, *, password: str | None = None, folder: Path | None = None):
+    """Connect to an Ibis URL, with ``password`` given apart from it; a DuckDB
+    file is opened read-only, relative to ``folder``. Errors are shown redacted."""
+    parsed = urllib.parse.urlparse(url)
+    scheme = parsed.scheme.lower()
+    shown = redact(url, [password] if password else [])
+    try:
+        if scheme == "duckdb":
+            path = (parsed.netloc + parsed.path) or ":memory:"
+            if path != ":memory:":
+                file = Path(path).expanduser()
+                if not file.is_absolute() and folder is not None:
+                    file = folder / file
+                if not file.exists():
+                    raise BackendError(f"DuckDB database {file} does not exist (backend url {shown})")
+                return _utc(ibis.duckdb.connect(str(file), read_only=True))
+            return _utc(ibis.duckdb.connect())
+        if scheme in ("pyspark", "spark"):
+            master = "local[*]" if scheme == "pyspark" else url
+            return spark_backend(master, {})
+        kwargs = {"password": password} if password is not None else {}
+        return _utc(ibis.connect(url, **kwargs))
+    except BackendError:
+        raise
+    except ImportError as exc:
+        raise BackendError(f"cannot connect to {shown}: the driver is not installed ({redact(exc)}); "
+                           "pip install 'workbench[postgres]' for PostgreSQL, 'workbench[spark]' for Spark, "
+                           "or the ibis-framework extra for your backend") from None
+    except Exception as exc:
+        first = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, [password] if password else [])
+        raise BackendError(f"cannot connect to {shown}: {first}") from None
+
+
+def spark_backend(master: str, config: dict | None = None):
+    """An Ibis backend on a PySpark session for ``master`` (``local[2]``,
+    ``spark://host:7077``, ``yarn``...), in UTC. An active session is reused."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise BackendError("Spark backend: pyspark is not installed (pip install 'workbench[spark]'; it needs Java 17)") from None
+    builder = SparkSession.builder.master(master).appName("workbench")
+    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false", **(config or {})}
+    for key, value in settings.items():
+        builder = builder.config(key, str(value))
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:
+        raise BackendError(f"cannot start a Spark session on {master}: {redact(str(exc).strip().splitlines()[0] if str(exc).strip() else exc)}") from None
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    return ibis.pyspark.connect(session)
+
+
+# ------------------------------------------------------------------ reading
+def reads_files(con) -> bool:
+    """Whether the backend can read a dataset folder's files itself."""
+    return getattr(con, "name", None) in ("duckdb", "pyspark")
+
+
+_counter = itertools.count(1)
+
+
+def read_file(con, path: Path) -> ibis.Table:
+    """A CSV (every value as text) or Parquet file as a table on ``con``."""
+    name = f"wb_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}_{next(_counter)}"
+    if not reads_files(con):
+        raise BackendError(f"{getattr(con, 'name', 'this backend')} cannot read files such as {path.name}: "
+                           "load the table into the database and name it with table: schema.name in dataset.yml's source section, "
+                           "or run the dataset on DuckDB or Spark")
+    if path.suffix == ".parquet":
+        return con.read_parquet(str(path), table_name=name)
+    if con.name == "duckdb":
+        return con.read_csv(str(path), table_name=name, all_varchar=True)
+    return con.read_csv(str(path), table_name=name, header=True, inferSchema=False)
+
+
+def read_table(con, name: str) -> ibis.Table:
+    """A table on the backend by name: ``events``, ``schema.events`` or ``catalog.schema.events``."""
+    parts = name.split(".")
+    if len(parts) == 1:
+        return con.table(parts[0])
+    database = parts[0] if len(parts) == 2 else tuple(parts[:-1])
+    return con.table(parts[-1], database=database)
+
+
+__all__ = ["BackendError", "BackendSpec", "LOCAL_CONFIG", "connect", "connect_url", "parse_backend", "read_file", "read_local_config",
+           "read_table", "reads_files", "redact", "redact_all", "refuse_credentials", "remember_secret", "spark_backend", "url_credentials"]
