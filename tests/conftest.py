@@ -107,3 +107,17 @@ def report_runs(tmp_path_factory):
 
     run.reports_dir = reports
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server for the session (tests/postgres_server.py);
+    skips with the reason when the server binaries or the driver are missing."""
+    from postgres_server import PostgresServer, why_no_postgres
+
+    reason = why_no_postgres()
+    if reason:
+        pytest.skip(reason)
+    server = PostgresServer().start()
+    yield server
+    server.stop()

@@ -62,6 +62,30 @@ def export_frame(users: int = 250, seed: int = 7) -> pd.DataFrame:
     return frame.iloc[order].reset_index(drop=True)
 
 
+#: the mapping of this export onto the contract (what `workbench import` proposes, with the time zone given)
+MAPPING = {
+    "events": {
+        "file": "export.csv",
+        "columns": {"user_id": "customer", "event_at": "ts", "event_type": "type", "amount": "revenue"},
+        "event_types": {"active": ["login"], "purchase": ["order"], "feedback": ["idea_submitted"],
+                        "adopted": ["idea_shipped"], "cancel": ["unsubscribe"]},
+        "timestamps": {"format": FORMAT, "timezone": TIMEZONE},
+        "refunds": "net",
+    },
+    "users": {"derive": "first_event"},
+}
+
+
+def write_mapped_export(folder, users: int = 250, seed: int = 7) -> Path:
+    """A dataset folder holding the export and a dataset.yml that maps it."""
+    import yaml
+
+    folder = Path(folder)
+    write_export(folder / "export.csv", users, seed)
+    (folder / "dataset.yml").write_text(yaml.safe_dump({"name": "acme", "currency": "USD", "source": MAPPING}, sort_keys=False))
+    return folder
+
+
 def write_export(path, users: int = 250, seed: int = 7) -> Path:
     """Write the export CSV to ``path`` and return it."""
     path = Path(path)

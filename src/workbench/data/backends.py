@@ -1,5 +1,4 @@
-"""Connections to the engines a dataset runs on, and credentials that are
-never written down.
+"""Connections to the engines a dataset runs on.
 
 A dataset runs on DuckDB in-process unless its ``dataset.yml`` names a
 ``backend`` (see docs/backends.md):
@@ -14,8 +13,8 @@ A dataset runs on DuckDB in-process unless its ``dataset.yml`` names a
 Every session runs in UTC. A password never sits in a URL or in
 ``dataset.yml``: it comes from the environment variable named by
 ``password_env`` or from a git-ignored ``dataset.local.yml`` beside
-``dataset.yml``. :func:`redact` hides credentials in any text the workbench
-shows or writes (``postgresql://user:***@host/db``).
+``dataset.yml`` (see :mod:`workbench.data.credentials`, which also hides
+credentials in any text the workbench shows or writes).
 """
 
 from __future__ import annotations
@@ -31,63 +30,14 @@ from pathlib import Path
 
 import ibis
 
+from workbench.data.credentials import LOCAL_CONFIG, redact, remember_secret, url_credentials
 from workbench.errors import DataError, Violation, WorkbenchError, WorkbenchWarning
 
-#: query parameters of a URL whose values are credentials
-SECRET_PARAMS = ("password", "passwd", "pwd", "secret", "token", "access_token", "api_key", "apikey", "private_key",
-                 "credentials", "auth_token", "client_secret", "sas_token")
-MASK = "***"
-#: the file beside dataset.yml that may hold credentials (never committed)
-LOCAL_CONFIG = "dataset.local.yml"
 BACKEND_KEYS = ("url", "spark", "config", "password_env")
-
-_USERINFO = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^/\s:@'\"]*:)(?P<secret>[^@\s/'\"]+)(?P<at>@)")
-_QUERY = re.compile(r"(?P<head>[?&;](?:" + "|".join(SECRET_PARAMS) + r")=)(?P<secret>[^&\s'\"]+)", re.IGNORECASE)
-_known: set[str] = set()
 
 
 class BackendError(WorkbenchError):
     """A backend cannot be reached or used (connection refused, driver missing, ...)."""
-
-
-# ------------------------------------------------------------------ credentials
-def remember_secret(value: str | None) -> None:
-    """Hide ``value`` in everything :func:`redact` cleans from now on (this process)."""
-    if value and len(value) >= 3:
-        _known.add(value)
-
-
-def redact(text, secrets=()) -> str:
-    """``text`` with every URL password, secret query parameter, and each of
-    ``secrets`` (and every secret this process has read) replaced by ``***``."""
-    if text is None:
-        return text
-    out = _USERINFO.sub(lambda m: m["head"] + MASK + m["at"], str(text))
-    out = _QUERY.sub(lambda m: m["head"] + MASK, out)
-    for s in sorted({*_known, *(s for s in secrets if s)}, key=len, reverse=True):
-        out = out.replace(s, MASK)
-        quoted = urllib.parse.quote_plus(s)
-        if quoted != s:
-            out = out.replace(quoted, MASK)
-    return out
-
-
-def redact_all(value, secrets=()):
-    """:func:`redact` applied to every string in a nested dict/list/tuple."""
-    if isinstance(value, str):
-        return redact(value, secrets)
-    if isinstance(value, dict):
-        return {redact_all(k, secrets): redact_all(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(redact_all(v, secrets) for v in value)
-    return value
-
-
-def url_credentials(text: str) -> list[str]:
-    """The credentials written inside ``text`` (URL passwords, secret query values)."""
-    found = [m["secret"] for m in _USERINFO.finditer(str(text))]
-    found += [m["secret"] for m in _QUERY.finditer(str(text))]
-    return found
 
 
 def refuse_credentials(text: str, where: str) -> None:
@@ -356,5 +306,5 @@ def read_table(con, name: str) -> ibis.Table:
     return con.table(parts[-1], database=database)
 
 
-__all__ = ["BackendError", "BackendSpec", "LOCAL_CONFIG", "connect", "connect_url", "parse_backend", "read_file", "read_local_config",
-           "read_table", "reads_files", "redact", "redact_all", "refuse_credentials", "remember_secret", "spark_backend", "url_credentials"]
+__all__ = ["BackendError", "BackendSpec", "connect", "connect_url", "parse_backend", "read_file", "read_local_config",
+           "read_table", "reads_files", "refuse_credentials", "spark_backend"]

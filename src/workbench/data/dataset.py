@@ -18,7 +18,8 @@ import ibis
 import pandas as pd
 
 from workbench.data import parsing
-from workbench.data.backends import connect, read_file, read_table, reads_files, redact
+from workbench.data.backends import connect, read_file, read_table, reads_files
+from workbench.data.credentials import redact
 from workbench.data.config import read_config
 from workbench.data.contract import CONTROL_ARM, EVENT_TYPES, TABLES, TableSpec
 from workbench.data.mapping import map_tables

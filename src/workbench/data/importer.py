@@ -27,7 +27,8 @@ import ibis
 import yaml
 
 from workbench.data import parsing
-from workbench.data.backends import BackendSpec, connect, read_file, read_table, redact, refuse_credentials
+from workbench.data.backends import BackendSpec, connect, read_file, read_table, refuse_credentials
+from workbench.data.credentials import redact
 from workbench.data.contract import EVENT_TYPES
 from workbench.errors import DataError, Violation
 

@@ -87,7 +87,7 @@ def locate_dataset(value) -> DatasetLocation:
     ``sample``, ``cdnow``, ``cdnow-sample``); builds CDNOW on demand."""
     text = str(value)
     if _URL.match(text):
-        from workbench.data.backends import redact
+        from workbench.data.credentials import redact
 
         raise DataError([Violation(redact(text), None,
                                    "a connection URL is not a dataset: write a dataset folder whose dataset.yml names it "

@@ -20,6 +20,8 @@ from pathlib import Path
 import jinja2
 import nbformat
 
+from workbench.data.credentials import redact
+
 TEMPLATES = Path(__file__).parent / "templates"
 REPORT_TEMPLATE = "workbench-report"
 #: no script may run and nothing may be fetched: images and fonts only as data: URIs
@@ -188,10 +190,10 @@ def _error_context(nb, error: dict | None) -> dict | None:
         if "wb-failed" in cell.get("metadata", {}).get("tags", []):
             n = cell.get("execution_count")
             label = f"cell In [{n}]" if n is not None else "a cell"
-    detail = strip_ansi(error.get("detail", ""))
+    detail = redact(strip_ansi(error.get("detail", "")))
     return {
         "ename": error.get("ename") or "Error",
-        "evalue": strip_ansi(error.get("evalue") or ""),
+        "evalue": redact(strip_ansi(error.get("evalue") or "")),
         "cell_label": label,
         "where": error.get("where"),
         "detail": detail if not label else "",
@@ -218,9 +220,9 @@ def render_report(nb, manifest: dict, metrics: dict, parameters=None) -> str:
     rows = []
     for p in declared:
         v = values.get(p.name, p.default)
-        rows.append({"name": p.name, "value": format_literal(v), "type": str(p.type), "default": p.default_source, "meaning": p.meaning, "changed": v != p.default})
+        rows.append({"name": p.name, "value": redact(format_literal(v)), "type": str(p.type), "default": p.default_source, "meaning": p.meaning, "changed": v != p.default})
     known = {p.name for p in declared}
-    rows += [{"name": k, "value": format_literal(v), "type": type(v).__name__, "default": "", "meaning": "", "changed": True} for k, v in values.items() if k not in known]
+    rows += [{"name": k, "value": redact(format_literal(v)), "type": type(v).__name__, "default": "", "meaning": "", "changed": True} for k, v in values.items() if k not in known]
     status = manifest.get("status", "unknown")
     ctx = {
         "title": title,
@@ -228,7 +230,7 @@ def render_report(nb, manifest: dict, metrics: dict, parameters=None) -> str:
         "notebook_path": manifest.get("notebook_path", ""),
         "status": status,
         "status_class": status if status in ("succeeded", "failed") else "other",
-        "dataset": manifest.get("dataset"),
+        "dataset": redact(manifest.get("dataset")),
         "changed": [(r["name"], r["value"]) for r in rows if r["changed"]],
         "when": format_when(manifest.get("started_at")),
         "took": format_duration(manifest.get("duration_s")),

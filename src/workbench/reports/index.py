@@ -16,6 +16,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbench.data.credentials import redact
 from workbench.reports.errors import RunNotFoundError
 from workbench.reports.html import CSP, css, format_duration, format_literal, format_value, format_when, template
 from workbench.reports.notebooks import find_project_root
@@ -121,7 +122,7 @@ def prune_incomplete(reports_dir=None) -> list[Path]:
 def _row(run: Run, reports: Path) -> dict:
     m = run.manifest
     defaults = m.get("defaults", {})
-    params = [(k, format_literal(v), k not in defaults or defaults[k] != v) for k, v in run.parameters.items() if k != "dataset"]
+    params = [(k, redact(format_literal(v)), k not in defaults or defaults[k] != v) for k, v in run.parameters.items() if k != "dataset"]
     keys = [k for k in m.get("key_metrics", []) if k in run.metrics] or list(run.metrics)[:KEY_METRICS]
     all_metrics = [(k, format_value(v)) for k, v in sorted(run.metrics.items())]
     rel = run.run_dir.relative_to(reports).as_posix()
@@ -132,14 +133,14 @@ def _row(run: Run, reports: Path) -> dict:
         "status": status,
         "status_class": status if status in ("succeeded", "failed") else "other",
         "when": format_when(m.get("started_at")),
-        "dataset": m.get("dataset"),
+        "dataset": redact(m.get("dataset")),  # manifests written before redaction may hold a URL's password
         "params": params,
         "took": format_duration(m.get("duration_s")),
         "key_metrics": [(k, format_value(run.metrics[k])) for k in keys],
         "all_metrics": all_metrics,
         "n_metrics": len(all_metrics),
         "more_metrics": len(all_metrics) > len(keys),
-        "error": f"{err.get('ename', 'Error')}: {err.get('evalue', '')}"[:200] if err else None,
+        "error": redact(f"{err.get('ename', 'Error')}: {err.get('evalue', '')}")[:200] if err else None,
         "href": f"{rel}/{REPORT}",
         "dir": rel,
         "notebook_file": m.get("notebook_file", f"{run.notebook}.ipynb"),

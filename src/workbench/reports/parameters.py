@@ -29,6 +29,7 @@ from typing import Any
 import nbformat
 import yaml
 
+from workbench.data.credentials import redact, url_credentials
 from workbench.errors import ParameterError
 from workbench.reports.errors import NotebookError
 
@@ -279,6 +280,14 @@ def describe_parameters(params: list[Parameter], title: str | None = None) -> st
     return "\n".join(lines)
 
 
+def _strings(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    return [str(v) for v in value] if isinstance(value, (list, tuple)) else []
+
+
 def bind(params: list[Parameter], given: dict | None = None, texts: dict | None = None, *, notebook: str = "the notebook") -> dict:
     """Check values against declared parameters and return every parameter's value.
 
@@ -304,13 +313,18 @@ def bind(params: list[Parameter], given: dict | None = None, texts: dict | None 
                 values[name] = p.parse_text(value) if source == "text" else p.check(value)
             except ValueError as exc:
                 problems.append(str(exc))
+    for name, value in values.items():  # a password in a parameter would be written into every file of the run
+        if any(url_credentials(t) for t in _strings(value)):
+            problems.append(f"parameter {name!r} holds a credential ({redact(str(value))}): reports never take a password; name the "
+                            "connection in a dataset.yml (backend: url: without the password, password_env: NAME) and give "
+                            "the password through that environment variable (docs/backends.md)")
     if problems:
         listing = describe_parameters(params, f"{notebook} declares these parameters:")
-        raise ParameterError(
+        raise ParameterError(redact(
             f"{notebook}: parameters refused, nothing was run:\n"
             + "\n".join(f"  - {p}" for p in problems)
             + f"\n{listing}\nGive them as -p NAME VALUE, or in a YAML file of NAME: VALUE lines with -f."
-        )
+        ))
     return values
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import nbformat
 
+from workbench.data.credentials import redact, redact_all
+from workbench.data.config import dataset_secrets
 from workbench.reports.errors import ReportError
 from workbench.reports.html import format_duration, render_report, strip_ansi, title_of
 from workbench.reports.metrics import ENV_VAR as METRICS_ENV
@@ -236,6 +238,8 @@ def run_notebook(
     given = dict(load_parameters_file(params_file)) if params_file else {}
     given.update(parameters or {})
     values = bind(declared, given, texts, notebook=rel)
+    # credentials the dataset uses (from the environment) never reach a file this run writes
+    secrets = dataset_secrets(values["dataset"]) if isinstance(values.get("dataset"), str) else []
     t_check = time.perf_counter() - t0
 
     # 2. a hidden working folder
@@ -269,8 +273,8 @@ def run_notebook(
         "pid": os.getpid(),
         "error": None,
     }
-    _write_json(tmp / MANIFEST, manifest)
-    _say(progress, f"run {name} [{', '.join(f'{k}={v!r}' for k, v in values.items())}]")
+    _write_json(tmp / MANIFEST, redact_all(manifest, secrets))
+    _say(progress, redact(f"run {name} [{', '.join(f'{k}={v!r}' for k, v in values.items())}]", secrets))
     _say(progress, f"  into {final}")
 
     # 3. execute
@@ -303,7 +307,7 @@ def run_notebook(
                      "where": f"the notebook raised in {where}", "detail": strip_ansi("\n".join(exc.traceback or []))}
     except KeyboardInterrupt:
         manifest.update(status="interrupted", finished_at=_utcnow().isoformat(timespec="seconds"))
-        _write_json(tmp / MANIFEST, manifest)
+        _write_json(tmp / MANIFEST, redact_all(manifest, secrets))
         _say(progress, f"interrupted: the partial run is left in {tmp} and is not listed as a run")
         raise
     except Exception as exc:  # the kernel died, a cell timed out, the kernel did not start...
@@ -314,6 +318,8 @@ def run_notebook(
         kernel_log.close()
         if (tmp / KERNEL_LOG).stat().st_size == 0:
             (tmp / KERNEL_LOG).unlink()
+        _scrub(tmp, executed, secrets)
+    error = redact_all(error, secrets)
     t_done = time.perf_counter()
     kernel_ready = marks.get("kernel_ready")
     manifest["timings"].update(
@@ -323,8 +329,9 @@ def run_notebook(
 
     # 4. metrics
     metrics, problem = _read_metrics(metrics_path)
+    metrics = redact_all(metrics, secrets)
     if problem and error is None:
-        error = {"ename": "MetricsError", "evalue": problem, "where": problem}
+        error = {"ename": "MetricsError", "evalue": redact(problem, secrets), "where": redact(problem, secrets)}
     _write_json(metrics_path, metrics)
 
     # 5. HTML (also for a failed run: the page shows the error prominently)
@@ -337,17 +344,17 @@ def run_notebook(
     t_render = time.perf_counter()
     nb_for_page = nbformat.read(executed, as_version=4) if executed.exists() else source_nb
     try:
-        html = render_report(nb_for_page, manifest, metrics, declared)
+        html = render_report(nb_for_page, redact_all(manifest, secrets), metrics, declared)
     except Exception as exc:  # never lose the run because the page could not be drawn
         manifest["status"] = "failed"
-        manifest["error"] = manifest["error"] or {"ename": type(exc).__name__, "evalue": str(exc), "where": "rendering report.html failed"}
-        html = _fallback_page(manifest, exc)
-    (tmp / REPORT).write_text(html, encoding="utf-8")
+        manifest["error"] = manifest["error"] or {"ename": type(exc).__name__, "evalue": redact(str(exc), secrets), "where": "rendering report.html failed"}
+        html = _fallback_page(redact_all(manifest, secrets), exc)
+    (tmp / REPORT).write_text(redact(html, secrets), encoding="utf-8")
     manifest["timings"]["render_s"] = round(time.perf_counter() - t_render, 4)
     manifest["duration_s"] = round(time.perf_counter() - t0, 3)
     manifest["finished_at"] = _utcnow().isoformat(timespec="seconds")
     manifest.pop("pid", None)
-    _write_json(tmp / MANIFEST, manifest)
+    _write_json(tmp / MANIFEST, redact_all(manifest, secrets))
 
     # 6. into place, all at once
     os.rename(tmp, final)
@@ -362,6 +369,22 @@ def run_notebook(
     else:
         _say(progress, f"FAILED after {format_duration(result.duration_s)} ({result.error}); see {result.report}")
     return result
+
+
+def _scrub(tmp: Path, executed: Path, secrets) -> None:
+    """Credentials out of the executed notebook and the kernel log (a cell may
+    have printed a connection, an error may have echoed a URL)."""
+    if executed.exists():
+        data = json.loads(executed.read_text(encoding="utf-8"))
+        clean = redact_all(data, secrets)
+        if clean != data:
+            nbformat.write(nbformat.from_dict(clean), executed)
+    log = tmp / KERNEL_LOG
+    if log.exists():
+        text = log.read_text(encoding="utf-8", errors="replace")
+        clean = redact(text, secrets)
+        if clean != text:
+            log.write_text(clean, encoding="utf-8")
 
 
 def _version() -> str:

@@ -1,9 +1,15 @@
-"""The same table functions give the same results on DuckDB and on PySpark
-(local mode): every analysis table, on the hand-made dataset, on a messy
-random one (sub-second times, ties, nulls) and on the CDNOW sample.
+"""The same table functions give the same results on DuckDB, PySpark (local
+mode) and PostgreSQL: every analysis table, on the hand-made dataset, on a
+messy random one (sub-second times, ties, nulls), on a simulator-written
+one, on the CDNOW sample and on a mapped export (US-format local times,
+refunds netted, users derived from first events).
 
-Skips with the reason when pyspark or Java is missing; CI has both
-(``pip install -e '.[dev]'``). One SparkSession for the whole test session.
+Each engine is reached the way an analyst reaches it: Spark by ``backend=``
+a session, PostgreSQL by a dataset.yml that names the server (password from
+an environment variable) and the tables the test copied into it, as a
+warehouse holds them. Skips with the reason when pyspark/Java or the
+PostgreSQL binaries are missing (``pip install -e '.[dev]'``; Debian's
+``postgresql`` package). One SparkSession and one server for the session.
 """
 
 from __future__ import annotations
@@ -14,14 +20,18 @@ import shutil
 
 import pandas as pd
 import pytest
+import yaml
 
+from export_fixture import write_mapped_export
+from postgres_server import load_folder
 from test_tables import write_handmade, write_random
 from workbench import tables as wt
 from workbench.data import load_dataset
+from workbench.data.paths import locate_dataset
 from workbench.data.simulate import simulate
 from workbench.errors import ParameterError, WorkbenchError
 
-pytestmark = pytest.mark.spark
+PG_PASSWORD_ENV = "WORKBENCH_TEST_PG_PASSWORD"
 
 
 def _why_no_spark() -> str | None:
@@ -70,22 +80,55 @@ def folders(tmp_path_factory):
         "random": write_random(tmp_path_factory.mktemp("random"), n_users=250, seed=11),
         # as the simulator writes it (LZ4-compressed Parquet): Spark must read that too
         "simulated": simulate(users=400, seed=5, progress=False).write(tmp_path_factory.mktemp("simulated") / "sim"),
+        "export": write_mapped_export(tmp_path_factory.mktemp("export") / "acme"),
     }
 
 
+def postgres_folder(pg, source: str, folder, out):
+    """A dataset folder holding only a dataset.yml that names the test server
+    and the dataset's tables, copied into a schema of their own (an export's
+    CSV as text, the way a raw export lands in a warehouse)."""
+    con = pg.connect()
+    schema = f"wb_{source.replace('-', '_')}"
+    names = load_folder(con, folder, schema, text=True)
+    meta = yaml.safe_load((folder / "dataset.yml").read_text()) if (folder / "dataset.yml").exists() else {}
+    mapping = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+    source_section = {}
+    for table, entry in mapping.items():
+        entry = dict(entry)
+        if "file" in entry:
+            entry["table"] = f"{schema}.{entry.pop('file').rsplit('.', 1)[0]}"
+        source_section[table] = entry
+    for name in names:
+        if name in ("users", "events", "assignments", "kpis") and name not in source_section:
+            source_section[name] = {"table": f"{schema}.{name}"}
+    meta.update(backend={"url": pg.url, "password_env": PG_PASSWORD_ENV}, source=source_section)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dataset.yml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    return out
+
+
 @pytest.fixture(scope="module")
-def both(folders, spark_con):
-    """dataset name -> (DuckDB dataset, PySpark dataset), loaded once each."""
+def engines(folders, request, tmp_path_factory):
+    """``get(engine, name)``: the dataset on DuckDB, PySpark or PostgreSQL, loaded once."""
     cache = {}
 
-    def get(name):
-        if name not in cache:
-            path = folders.get(name, name)
+    def get(engine, name):
+        key = (engine, name)
+        if key not in cache:
+            path = folders.get(name) or locate_dataset(name).folder
             try:
-                cache[name] = (load_dataset(path), load_dataset(path, backend=spark_con))
+                if engine == "duckdb":
+                    cache[key] = load_dataset(path)
+                elif engine == "pyspark":
+                    cache[key] = load_dataset(path, backend=request.getfixturevalue("spark_con"))
+                else:
+                    pg = request.getfixturevalue("postgres")
+                    os.environ[PG_PASSWORD_ENV] = pg.password
+                    cache[key] = load_dataset(postgres_folder(pg, name, path, tmp_path_factory.mktemp("pg") / name))
             except WorkbenchError as exc:  # pragma: no cover - CDNOW ships with the repository
                 pytest.skip(f"dataset {name} not available: {exc}")
-        return cache[name]
+        return cache[key]
 
     return get
 
@@ -137,28 +180,53 @@ CASES = [
     ("cdnow-sample", "repeat_summary", {"calibration_end": "1997-09-30"}),
     ("simulated", "survival", {}),
     ("simulated", "repeat_summary", {}),
+    # the mapped export: every table it supports (no segments, referrals or experiments)
+    *[("export", name, {}) for name in wt.TABLE_FUNCTIONS if name not in ("experiment_outcomes", "referrals", "risk_sets", "conversion_risk_sets")],
+    ("export", "risk_sets", {"strata": (), "exposure": "feedback"}),
+    ("export", "conversion_risk_sets", {"strata": ()}),
+    ("export", "repeat_summary", {"calibration_end": "2025-01-31", "time_unit": "day"}),
+    ("export", "survival", {"churn": "cancel"}),
 ]
+ENGINES = (pytest.param("pyspark", marks=pytest.mark.spark), pytest.param("postgres", marks=pytest.mark.postgres))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("dataset,table,options", CASES, ids=[f"{d}-{t}-{i}" for i, (d, t, _) in enumerate(CASES)])
-def test_duckdb_and_pyspark_agree(both, dataset, table, options):
-    duck, spark_ds = both(dataset)
+def test_duckdb_and_other_engines_agree(engines, engine, dataset, table, options):
+    duck, other = engines("duckdb", dataset), engines(engine, dataset)
     fn = wt.TABLE_FUNCTIONS[table]
     a = normalised(fn(duck, **options).to_pandas())
-    b = normalised(fn(spark_ds, **options).to_pandas())
+    b = normalised(fn(other, **options).to_pandas())
     assert len(a) > 0, "an empty table proves nothing"
     assert list(a.columns) == list(b.columns)
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-9)
 
 
-def test_cdnow_figures_on_pyspark(both):
-    _, spark_ds = both("cdnow-sample")
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_mapped_export_reads_alike(engines, engine):
+    """The mapping itself -- US-format New York times (including the hours
+    daylight saving skips and repeats), refunds netted, users derived -- gives
+    the same rows on every engine."""
+    a, b = engines("duckdb", "export"), engines(engine, "export")
+    for name in ("users", "events"):
+        x = normalised(getattr(a, name).to_pandas())
+        y = normalised(getattr(b, name).to_pandas())
+        assert len(x) > 1000 if name == "events" else len(x) == 250
+        pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-12, atol=1e-9)
+    same = [n.replace("table wb_export.export", "export.csv") for n in b.notes]  # the source's name differs
+    assert a.notes == same and len(a.notes) == 3
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_cdnow_figures_on_every_engine(engines, engine):
+    spark_ds = engines(engine, "cdnow-sample")
     r = wt.repeat_summary(spark_ds, calibration_end="1997-09-30").to_pandas()
     assert (len(r), int((r.frequency > 0).sum()), int(r.frequency.sum())) == (2357, 946, 2457)
 
 
-def test_a_spark_session_not_in_utc_is_refused(both, spark):
-    _, spark_ds = both("handmade")
+@pytest.mark.spark
+def test_a_spark_session_not_in_utc_is_refused(engines, spark):
+    spark_ds = engines("pyspark", "handmade")
     spark.conf.set("spark.sql.session.timeZone", "America/New_York")
     try:
         with pytest.raises(ParameterError, match="time zone is 'America/New_York'.*spark.sql.session.timeZone"):
