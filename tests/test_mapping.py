@@ -141,23 +141,26 @@ def test_a_users_table_is_renamed_and_keeps_its_attributes(tmp_path):
 
 
 # ------------------------------------------------------------------ timestamps
-OFFSETS = ["2024-01-02T00:00:00+14:00", "2024-01-01T16:00:00-08:00", "2024-01-01T10:00:00Z", "2024-01-01 10:00:00"]
+OFFSETS = ["2024-01-02T00:00:00+14:00", "2024-01-01T02:00:00-08:00", "2024-01-01T10:00:00Z", "2024-01-01 10:00:00"]
 
 
 def test_csv_offsets_convert_to_utc_exactly_as_parquet_does(tmp_path):
     """+14:00 and -08:00 name the same instant, 2024-01-01 10:00 UTC, in CSV
-    text and in a Parquet timestamp column with a zone."""
+    text and in Parquet timestamp columns stored in either zone."""
     users = pd.DataFrame({"user_id": ["a", "b", "c", "d"], "signup_at": ["2023-12-01T00:00:00+00:00"] * 4})
-    csv = write(tmp_path / "csv", {"users.csv": users, "events.csv": pd.DataFrame({"user_id": list("abcd"), "event_at": OFFSETS, "event_type": "active"})})
-    stamps = [pd.Timestamp(t) if pd.Timestamp(t).tzinfo else pd.Timestamp(t, tz="UTC") for t in OFFSETS]
-    aware = pd.Series(stamps).map(lambda t: t.tz_convert("Pacific/Kiritimati" if t.utcoffset().total_seconds() > 0 else "America/Los_Angeles"))
-    parquet_events = pd.DataFrame({"user_id": list("abcd"), "event_at": pd.to_datetime(aware.map(lambda t: t.tz_convert("UTC"))).dt.tz_convert("Etc/GMT-14"), "event_type": "active"})
-    pq_users = users.assign(signup_at=pd.Timestamp("2023-12-01", tz="UTC"))
-    pq = write(tmp_path / "pq", {"users.parquet": pq_users, "events.parquet": parquet_events})
-    a = load_dataset(csv).events.order_by("user_id").to_pandas()
-    b = load_dataset(pq).events.order_by("user_id").to_pandas()
-    assert a.event_at.tolist() == b.event_at.tolist() == [pd.Timestamp("2024-01-01 10:00")] * 4
-    assert str(a.event_at.dtype).startswith("datetime64") and a.event_at.dt.tz is None
+    events = pd.DataFrame({"user_id": list("abcd"), "event_at": OFFSETS, "event_type": "active"})
+    loaded = [load_dataset(write(tmp_path / "csv", {"users.csv": users, "events.csv": events}))]
+    instants = pd.Series([pd.Timestamp(t) if pd.Timestamp(t).tzinfo else pd.Timestamp(t, tz="UTC") for t in OFFSETS]).map(lambda t: t.tz_convert("UTC"))
+    for zone in ("Etc/GMT-14", "Etc/GMT+8"):  # UTC+14:00 and UTC-08:00 (POSIX signs are reversed)
+        stored = events.assign(event_at=pd.to_datetime(instants).dt.tz_convert(zone))
+        folder = write(tmp_path / zone.replace("/", "_"), {"users.parquet": users.assign(signup_at=pd.Timestamp("2023-12-01", tz="UTC").tz_convert(zone)),
+                                                          "events.parquet": stored})
+        assert str(pd.read_parquet(folder / "events.parquet").event_at.dt.tz) == zone
+        loaded.append(load_dataset(folder))
+    frames = [ds.events.order_by("user_id").to_pandas() for ds in loaded]
+    for f in frames:
+        assert f.event_at.tolist() == [pd.Timestamp("2024-01-01 10:00")] * 4 and f.event_at.dt.tz is None
+    assert all(ds.users.signup_at.to_pandas().eq(pd.Timestamp("2023-12-01")).all() for ds in loaded)
 
 
 def test_text_without_an_offset_is_local_time_in_the_stated_zone(tmp_path):
@@ -259,10 +262,10 @@ def test_a_duckdb_file_backend_with_a_table(tmp_path):
     con.execute("CREATE TABLE analytics.events AS SELECT * FROM raw")
     con.close()
     source = {**MAPPING, "events": {**{k: v for k, v in MAPPING["events"].items() if k != "file"}, "table": "analytics.events"}}
-    write(folder, {"dataset.yml": {"name": "wh", "backend": {"url": "duckdb:///warehouse.duckdb"}, "source": source}})
+    write(folder, {"dataset.yml": {"name": "wh", "backend": {"url": "duckdb://warehouse.duckdb"}, "source": source}})
     file_based = load_dataset(write_mapped_export(tmp_path / "src2", users=30))
     ds = load_dataset(folder)
-    assert ds.backend == "duckdb:///warehouse.duckdb"
+    assert ds.backend == "duckdb://warehouse.duckdb"
     assert ds.events.count().execute() == file_based.events.count().execute() > 500
 
 

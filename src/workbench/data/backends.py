@@ -3,7 +3,7 @@
 A dataset runs on DuckDB in-process unless its ``dataset.yml`` names a
 ``backend`` (see docs/backends.md):
 
-- ``url: duckdb:///warehouse.duckdb`` -- a DuckDB database file (opened
+- ``url: duckdb://warehouse.duckdb`` -- a DuckDB database file (opened
   read-only; a relative path is relative to the dataset folder);
 - ``url: postgresql://analyst@db.example.com:5432/warehouse`` -- PostgreSQL;
 - ``spark: local[2]`` or ``spark: spark://master:7077`` -- a PySpark session
@@ -263,7 +263,12 @@ def spark_backend(master: str, config: dict | None = None):
     except ImportError:
         raise BackendError("Spark backend: pyspark is not installed (pip install 'workbench[spark]'; it needs Java 17)") from None
     builder = SparkSession.builder.master(master).appName("workbench")
-    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false", **(config or {})}
+    settings = {"spark.sql.session.timeZone": "UTC", "spark.ui.showConsoleProgress": "false"}
+    local = re.fullmatch(r"local(\[(\d+|\*)\])?", master)
+    if local:  # Spark's 200 shuffle partitions make small local queries slow: one per core
+        cores = local.group(2)
+        settings["spark.sql.shuffle.partitions"] = str(os.cpu_count() or 2) if cores in (None, "*") else cores
+    settings.update(config or {})
     for key, value in settings.items():
         builder = builder.config(key, str(value))
     try:
