@@ -111,13 +111,18 @@ def report_runs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def postgres():
-    """A throwaway PostgreSQL server for the session (tests/postgres_server.py);
-    skips with the reason when the server binaries or the driver are missing."""
-    from postgres_server import PostgresServer, why_no_postgres
+    """A throwaway PostgreSQL server for the session (tests/postgres_server.py),
+    its password in the environment variable the tests' dataset.yml files
+    name; skips with the reason when the server binaries or the driver are missing."""
+    import os
+
+    from postgres_server import PASSWORD_ENV, PostgresServer, why_no_postgres
 
     reason = why_no_postgres()
     if reason:
         pytest.skip(reason)
     server = PostgresServer().start()
+    os.environ[PASSWORD_ENV] = server.password
     yield server
+    os.environ.pop(PASSWORD_ENV, None)
     server.stop()

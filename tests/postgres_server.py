@@ -21,6 +21,8 @@ from pathlib import Path
 
 USER = "workbench"
 DATABASE = "postgres"
+#: the environment variable the tests' dataset.yml files name for the password
+PASSWORD_ENV = "WORKBENCH_TEST_PG_PASSWORD"
 
 
 def _bindir() -> Path | None:
@@ -122,3 +124,33 @@ def load_folder(con, folder: Path, schema: str, *, text: bool = False) -> list[s
         con.create_table(path.stem, df, database=schema, overwrite=True)
         names.append(path.stem)
     return names
+
+
+def postgres_folder(pg, name: str, folder: Path, out: Path) -> Path:
+    """A dataset folder holding a dataset.yml that names the test server
+    (password from :data:`PASSWORD_ENV`) and the dataset's tables, copied into
+    a schema of their own (an export's CSV as text, the way a raw export lands
+    in a warehouse), plus the folder's other files (truth.json)."""
+    import yaml
+
+    con = pg.connect()
+    schema = f"wb_{name.replace('-', '_')}"
+    names = load_folder(con, folder, schema, text=True)
+    meta = yaml.safe_load((folder / "dataset.yml").read_text()) if (folder / "dataset.yml").exists() else {}
+    mapping = meta.get("source") if isinstance(meta.get("source"), dict) else {}
+    source = {}
+    for table, entry in mapping.items():
+        entry = dict(entry)
+        if "file" in entry:
+            entry["table"] = f"{schema}.{entry.pop('file').rsplit('.', 1)[0]}"
+        source[table] = entry
+    for table in names:
+        if table in ("users", "events", "assignments", "kpis") and table not in source:
+            source[table] = {"table": f"{schema}.{table}"}
+    meta.update(backend={"url": pg.url, "password_env": PASSWORD_ENV}, source=source)
+    out.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        if path.is_file() and path.suffix not in (".csv", ".parquet") and path.name != "dataset.yml":
+            shutil.copy2(path, out / path.name)
+    (out / "dataset.yml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    return out

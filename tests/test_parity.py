@@ -20,19 +20,15 @@ import shutil
 
 import pandas as pd
 import pytest
-import yaml
 
 from export_fixture import write_mapped_export
-from postgres_server import load_folder
+from postgres_server import postgres_folder
 from test_tables import write_handmade, write_random
 from workbench import tables as wt
 from workbench.data import load_dataset
 from workbench.data.paths import locate_dataset
 from workbench.data.simulate import simulate
 from workbench.errors import ParameterError, WorkbenchError
-
-PG_PASSWORD_ENV = "WORKBENCH_TEST_PG_PASSWORD"
-
 
 def _why_no_spark() -> str | None:
     try:
@@ -84,30 +80,6 @@ def folders(tmp_path_factory):
     }
 
 
-def postgres_folder(pg, source: str, folder, out):
-    """A dataset folder holding only a dataset.yml that names the test server
-    and the dataset's tables, copied into a schema of their own (an export's
-    CSV as text, the way a raw export lands in a warehouse)."""
-    con = pg.connect()
-    schema = f"wb_{source.replace('-', '_')}"
-    names = load_folder(con, folder, schema, text=True)
-    meta = yaml.safe_load((folder / "dataset.yml").read_text()) if (folder / "dataset.yml").exists() else {}
-    mapping = meta.get("source") if isinstance(meta.get("source"), dict) else {}
-    source_section = {}
-    for table, entry in mapping.items():
-        entry = dict(entry)
-        if "file" in entry:
-            entry["table"] = f"{schema}.{entry.pop('file').rsplit('.', 1)[0]}"
-        source_section[table] = entry
-    for name in names:
-        if name in ("users", "events", "assignments", "kpis") and name not in source_section:
-            source_section[name] = {"table": f"{schema}.{name}"}
-    meta.update(backend={"url": pg.url, "password_env": PG_PASSWORD_ENV}, source=source_section)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dataset.yml").write_text(yaml.safe_dump(meta, sort_keys=False))
-    return out
-
-
 @pytest.fixture(scope="module")
 def engines(folders, request, tmp_path_factory):
     """``get(engine, name)``: the dataset on DuckDB, PySpark or PostgreSQL, loaded once."""
@@ -124,7 +96,6 @@ def engines(folders, request, tmp_path_factory):
                     cache[key] = load_dataset(path, backend=request.getfixturevalue("spark_con"))
                 else:
                     pg = request.getfixturevalue("postgres")
-                    os.environ[PG_PASSWORD_ENV] = pg.password
                     cache[key] = load_dataset(postgres_folder(pg, name, path, tmp_path_factory.mktemp("pg") / name))
             except WorkbenchError as exc:  # pragma: no cover - CDNOW ships with the repository
                 pytest.skip(f"dataset {name} not available: {exc}")

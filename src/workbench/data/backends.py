@@ -267,7 +267,7 @@ def spark_backend(master: str, config: dict | None = None):
     local = re.fullmatch(r"local(\[(\d+|\*)\])?", master)
     if local:  # Spark's 200 shuffle partitions make small local queries slow: one per core
         cores = local.group(2)
-        settings["spark.sql.shuffle.partitions"] = str(os.cpu_count() or 2) if cores in (None, "*") else cores
+        settings["spark.sql.shuffle.partitions"] = "1" if cores is None else str(os.cpu_count() or 2) if cores == "*" else cores
     settings.update(config or {})
     for key, value in settings.items():
         builder = builder.config(key, str(value))
