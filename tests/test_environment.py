@@ -9,7 +9,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 #: pip names whose conda-forge package has another name
-CONDA_NAMES = {"bleach[css]": "bleach-with-css", "ibis-framework[duckdb]": "ibis-duckdb", "ibis-framework[pyspark]": "ibis-pyspark"}
+CONDA_NAMES = {"bleach[css]": "bleach-with-css", "ibis-framework[duckdb]": "ibis-duckdb", "ibis-framework[pyspark]": "ibis-pyspark",
+               "ibis-framework[postgres]": "ibis-postgres", "psycopg[binary]": "psycopg"}
 
 
 def _split(req: str) -> tuple[str, str]:
@@ -20,7 +21,7 @@ def _split(req: str) -> tuple[str, str]:
 def _pyproject() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     reqs = list(project["dependencies"])
-    for extra in ("spark", "test"):
+    for extra in ("spark", "postgres", "test"):
         reqs += project["optional-dependencies"][extra]
     out = {}
     for req in reqs:

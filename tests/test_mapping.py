@@ -318,3 +318,10 @@ def test_builtin_names_and_notebooks_resolve_from_any_folder(tmp_path, monkeypat
 def test_a_dataset_yml_names_its_dataset(acme):
     assert locate_dataset(acme / "dataset.yml").folder == acme
     assert load_dataset(acme / "dataset.yml").name == "acme"
+
+
+def test_only_days_the_calendar_has_parse(tmp_path):
+    rows = [("a", "02/29/2024 10:00", "login", ""), ("a", "02/29/2023 10:00", "login", ""), ("a", "04/31/2024 10:00", "login", "")]
+    text = refused(mapped(tmp_path, rows, timestamps={"format": "%m/%d/%Y %H:%M"}), match=r"2 value\(s\) of 'ts' do not parse")
+    assert "02/29/2023 10:00" in text and "04/31/2024 10:00" in text
+    assert parsing.parses_all(None, ["2024-02-29"]) and not parsing.parses_all(None, ["2023-02-29"])

@@ -107,3 +107,34 @@ def test_a_password_in_the_backend_url_is_refused(postgres, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "holds a credential" in err and postgres.password not in err
     assert not (tmp_path / "x").exists()
+
+
+def test_text_that_does_not_parse_is_one_clear_error_on_postgres_too(postgres, tmp_path):
+    """PostgreSQL raises on a bad cast where DuckDB and Spark give null: the
+    parser guards every cast, so bad text is counted and reported, never a
+    server error in the middle of a query."""
+    con = postgres.connect()
+    con.raw_sql("CREATE SCHEMA IF NOT EXISTS wb_bad")
+    export = pd.DataFrame({"customer": ["a", "a", "b", "b"], "ts": ["01/05/2024 10:00", "13/45/2024 10:00", "garbage", "02/29/2023 09:00"],
+                           "type": ["login", "order", "login", "login"], "revenue": [None, "n/a", None, None]})
+    con.create_table("export", export, database="wb_bad", overwrite=True)
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    source = {"events": {"table": "wb_bad.export", "columns": {"user_id": "customer", "event_at": "ts", "event_type": "type", "amount": "revenue"},
+                         "event_types": {"active": "login", "purchase": "order"}, "timestamps": {"format": "%m/%d/%Y %H:%M"}},
+              "users": {"derive": "first_event"}}
+    (folder / "dataset.yml").write_text(yaml.safe_dump({"backend": {"url": postgres.url, "password_env": PASSWORD_ENV}, "source": source}))
+    with pytest.raises(DataError) as info:
+        load_dataset(folder)
+    assert len(info.value.violations) == 1 and info.value.violations[0].rows == 3  # 13/45, garbage, and 29 February of a common year
+    assert "source.events.timestamps.format: 3 value(s) of 'ts' do not parse as format '%m/%d/%Y %H:%M'" in str(info.value)
+    # a contract-shaped text table: ISO text and numbers are guarded the same way
+    con.create_table("events", pd.DataFrame({"user_id": ["a", "a"], "event_at": ["2024-01-05T10:00:00+01:00", "2024-02-30"],
+                                             "event_type": ["purchase", "purchase"], "amount": ["9.5", "n/a"]}), database="wb_bad", overwrite=True)
+    con.create_table("users", pd.DataFrame({"user_id": ["a"], "signup_at": ["2024-01-01"]}), database="wb_bad", overwrite=True)
+    (folder / "dataset.yml").write_text(yaml.safe_dump({"backend": {"url": f"{postgres.url}/wb_bad", "password_env": PASSWORD_ENV}}))
+    with pytest.raises(DataError) as info:
+        load_dataset(folder)
+    rules = {(v.table, v.column, v.rule.split(" (")[0]) for v in info.value.violations}
+    assert ("events", "event_at", "values that do not parse as a timestamp") in rules
+    assert ("events", "amount", "values that do not parse as a float") in rules

@@ -47,14 +47,17 @@ DIRECTIVES = {
     "p": ("%p", "a", "AM", r"(AM|PM)"),
     "b": ("%b", "MMM", "Mon", r"(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"),
 }
+_DAY_PARTS = {"Y", "y", "m", "d", "b"}
 _DIRECTIVE = re.compile(r"%(.)")
-_MONTH_DAY = r"((0?[13578]|1[02])-(0?[1-9]|[12][0-9]|3[01])|(0?[469]|11)-(0?[1-9]|[12][0-9]|30)|0?2-(0?[1-9]|[12][0-9]))"
-#: ISO 8601 text as every engine reads it alike (a guard applied on all of them)
+#: ISO 8601 text as every engine reads it alike (a guard applied on all of them);
+#: groups 1-3 are year, month and day (checked against the calendar by _real_day)
 _ISO = re.compile(
-    r"^\s*[0-9]{4}-" + _MONTH_DAY
-    + r"([ T]([01]?[0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,9})?)?)?"
-    r"\s*(Z|UTC|[+-]([01][0-9]|2[0-3])(:?[0-5][0-9])?)?\s*$"
+    r"^\s*([0-9]{4})-(0?[1-9]|1[0-2])-(0?[1-9]|[12][0-9]|3[01])"
+    r"(?:[ T](?:[01]?[0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,9})?)?)?"
+    r"\s*(?:Z|UTC|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?\s*$"
 )
+_DATE = r"^\s*([0-9]{4})-(0?[1-9]|1[0-2])-(0?[1-9]|[12][0-9]|3[01])\s*$"
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _OFFSET = r"(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)\s*$"
 _NUMBER = r"^\s*[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?\s*$"
 
@@ -108,10 +111,21 @@ def _python_parses(fmt: str, value: str) -> bool:
     return True
 
 
+def _iso_day(value: str) -> bool:
+    m = _ISO.match(value)
+    if not m:
+        return False
+    try:
+        _dt.date(int(m[1]), int(m[2]), int(m[3]))
+    except ValueError:
+        return False
+    return True
+
+
 def parses_all(fmt: str | None, values) -> bool:
     """Whether every value parses with ``fmt`` (None: ISO 8601, offsets allowed)."""
     if fmt is None:
-        return all(_ISO.match(v) for v in values)
+        return all(_iso_day(v) for v in values)
     return all(_python_parses(fmt, v) for v in values)
 
 
@@ -195,26 +209,72 @@ def _java(fmt: str) -> str:
     return "".join(out)
 
 
-def _postgres(fmt: str) -> tuple[str, str]:
-    """PostgreSQL's to_timestamp pattern for ``fmt`` and a regex the text must
-    match first (to_timestamp raises on bad text; the guard makes it null)."""
-    pattern, regex, i = [], [], 0
+def _postgres(fmt: str) -> str:
+    """PostgreSQL's to_timestamp pattern for ``fmt``."""
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            out.append("%" if fmt[i + 1] == "%" else DIRECTIVES[fmt[i + 1]][2])
+            i += 2
+        else:
+            out.append(f'"{fmt[i]}"' if fmt[i].isalpha() else fmt[i])
+            i += 1
+    return "".join(out)
+
+
+def _pattern(fmt: str) -> tuple[str, dict]:
+    """A regex that text in ``fmt`` matches, and the group of each of year
+    (``Y``/``y``), month (``m``/``b``) and day (``d``) in it."""
+    regex, groups, i = [], {}, 0
     while i < len(fmt):
         if fmt[i] == "%" and i + 1 < len(fmt):
             d = fmt[i + 1]
             if d == "%":
-                pattern.append("%")
                 regex.append("%")
             else:
-                pattern.append(DIRECTIVES[d][2])
-                regex.append(DIRECTIVES[d][3])
+                inner = DIRECTIVES[d][3].replace("(", "(?:")
+                if d in _DAY_PARTS:
+                    groups[d] = len(groups) + 1
+                    regex.append(f"({inner})")
+                else:
+                    regex.append(inner)
             i += 2
         else:
-            ch = fmt[i]
-            pattern.append(f'"{ch}"' if ch.isalpha() else ch)
-            regex.append(re.escape(ch))
+            regex.append(re.escape(fmt[i]))
             i += 1
-    return "".join(pattern), "^\\s*" + "".join(regex) + "\\s*$"
+    return "^\\s*" + "".join(regex) + "\\s*$", groups
+
+
+def _real_day(text: ibis.Value, regex: str, groups: dict) -> ibis.Value:
+    """Whether the text names a day the calendar has (no 30 February, no
+    29 February in a common year), from the year, month and day groups of ``regex``."""
+    def part(key):
+        return text.re_extract(regex, groups[key])
+
+    if "Y" in groups:
+        year = part("Y").cast("int32")
+    elif "y" in groups:
+        year = part("y").cast("int32") + 2000
+    else:
+        year = ibis.literal(2000)  # no year: any day of any month is possible
+    if "m" in groups:
+        month = part("m").cast("int32")
+    elif "b" in groups:
+        name = part("b").lower()
+        month = ibis.cases(*[(name == m, i + 1) for i, m in enumerate(_MONTHS)], else_=0)
+    else:
+        month = ibis.literal(1)
+    if "d" not in groups:
+        return ibis.literal(True)
+    day = part("d").cast("int32")
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    last = ibis.cases((month == 2, leap.ifelse(29, 28)), (month.isin([4, 6, 9, 11]), 30), else_=31)
+    return day <= last
+
+
+def _guard(text: ibis.Value, regex: str, groups: dict) -> ibis.Value:
+    """True where the text parses on every engine alike (PostgreSQL raises on the rest)."""
+    return text.re_search(regex).ifelse(_real_day(text, regex, groups), False)
 
 
 def _localize(ts: ibis.Value, timezone: str, backend: str) -> ibis.Value:
@@ -232,7 +292,7 @@ def _localize(ts: ibis.Value, timezone: str, backend: str) -> ibis.Value:
 
 def _iso_text(s: ibis.Value, timezone: str, backend: str) -> ibis.Value:
     text = s.strip()
-    ok = text.re_search(_ISO.pattern)  # the same text parses on every engine; PostgreSQL's CAST would raise
+    ok = _guard(text, _ISO.pattern, {"Y": 1, "m": 2, "d": 3})
     if backend == "pyspark":  # Spark reads an offset in a cast to TIMESTAMP itself
         aware = naive = text.try_cast("timestamp")
     elif backend == "postgres":
@@ -249,11 +309,11 @@ def _formatted_text(s: ibis.Value, fmt: str, timezone: str, backend: str) -> ibi
     if backend == "pyspark":
         local = _spark_to_timestamp(text, _java(fmt))
     elif backend == "postgres":
-        pattern, guard = _postgres(fmt)
-        local = text.re_search(guard).ifelse(_pg_to_timestamp(text, pattern).cast("timestamp"), ibis.null("timestamp"))
+        local = _pg_to_timestamp(text, _postgres(fmt)).cast("timestamp")
     else:
         local = _duck_strptime(text, fmt)
-    return _localize(local, timezone, backend)
+    regex, groups = _pattern(fmt)
+    return _localize(_guard(text, regex, groups).ifelse(local, ibis.null("timestamp")), timezone, backend)
 
 
 def to_utc(col: ibis.Value, *, format: str | None = None, timezone: str | None = None) -> ibis.Value | None:
@@ -284,7 +344,7 @@ def to_date(col: ibis.Value) -> ibis.Value | None:
     if t.is_string():
         text = col.strip()
         typed = text.cast("date") if backend_name(col) == "postgres" else text.try_cast("date")
-        return text.re_search(r"^[0-9]{4}-" + _MONTH_DAY + "$").ifelse(typed, ibis.null("date"))
+        return _guard(text, _DATE, {"Y": 1, "m": 2, "d": 3}).ifelse(typed, ibis.null("date"))
     return None
 
 
