@@ -27,11 +27,12 @@ def _add_validate(sub) -> None:
     p = sub.add_parser(
         "validate",
         help="check a dataset folder against the contract",
-        description="Check a dataset folder (or a built-in name: sample, cdnow, cdnow-sample) "
-        "against the dataset contract. Prints every violation at once and exits 2 if any; "
-        "otherwise prints what the dataset holds and which analyses it supports.",
+        description="Check a dataset folder (or its dataset.yml, or a built-in name: sample, cdnow, cdnow-sample) "
+        "against the dataset contract, on the backend its dataset.yml names, after applying its source mapping. "
+        "Prints every violation at once and exits 2 if any; otherwise prints what the dataset holds, what the "
+        "mapping dropped or derived, and which analyses it supports.",
     )
-    p.add_argument("path", help="dataset folder, or a built-in dataset name")
+    p.add_argument("path", help="dataset folder or dataset.yml, or a built-in dataset name")
     p.set_defaults(func=_cmd_validate)
 
 
@@ -306,10 +307,11 @@ def _add_tables(sub) -> None:
     )
     S = argparse.SUPPRESS
     p.add_argument("name", nargs="?", metavar="NAME", help="the analysis table (listed below, or --list)")
-    p.add_argument("dataset", nargs="?", metavar="DATASET", help="dataset folder, or a built-in name (sample, cdnow, cdnow-sample)")
+    p.add_argument("dataset", nargs="?", metavar="DATASET", help="dataset folder or dataset.yml, or a built-in name (sample, cdnow, cdnow-sample)")
     p.add_argument("--out", metavar="FILE", help="where to write: FILE.parquet or FILE.csv")
     p.add_argument("--list", action="store_true", help="list the tables and their options, then exit")
-    p.add_argument("--backend", metavar="URL", default=None, help="Ibis backend URL (default: in-process DuckDB)")
+    p.add_argument("--backend", metavar="URL", default=None,
+                   help="Ibis backend URL without a password, overriding the dataset.yml's backend (default: the one it names, else in-process DuckDB)")
     p.add_argument("--period", default=S, choices=["day", "week", "month"], help="calendar period (kpis: week, cohort_retention: month)")
     p.add_argument("--time-unit", default=S, choices=["day", "week"], help="unit of recency and T (default week)")
     p.add_argument("--calibration-end", default=S, metavar="DATE", help="last day of calibration, e.g. 1997-09-30 (default: observation end)")
