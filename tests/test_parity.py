@@ -77,7 +77,18 @@ def folders(tmp_path_factory):
         # as the simulator writes it (LZ4-compressed Parquet): Spark must read that too
         "simulated": simulate(users=400, seed=5, progress=False).write(tmp_path_factory.mktemp("simulated") / "sim"),
         "export": write_mapped_export(tmp_path_factory.mktemp("export") / "acme"),
+        "offsets": write_offsets(tmp_path_factory.mktemp("offsets") / "offsets"),
     }
+
+
+def write_offsets(folder):
+    """A contract CSV dataset whose timestamps carry UTC offsets both ways, or none."""
+    folder.mkdir(parents=True)
+    stamps = ["2024-01-02T00:00:00+14:00", "2024-01-01T02:00:00-08:00", "2024-01-01T10:00:00Z", "2024-01-01 10:00:00",
+              "2024-03-10T02:30:00-05:00", "2024-11-03T01:30:00-04:00", "2024-02-29 23:59:59.5+01:00", "2024-06-30"]
+    pd.DataFrame({"user_id": ["a", "b"], "signup_at": ["2023-12-31T20:00:00-05:00", "2024-01-01 00:00:00"]}).to_csv(folder / "users.csv", index=False)
+    pd.DataFrame({"user_id": ["a", "b"] * 4, "event_at": stamps, "event_type": "active"}).to_csv(folder / "events.csv", index=False)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +182,17 @@ def test_duckdb_and_other_engines_agree(engines, engine, dataset, table, options
     assert len(a) > 0, "an empty table proves nothing"
     assert list(a.columns) == list(b.columns)
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_csv_offsets_read_alike(engines, engine):
+    """CSV text with +14:00, -08:00, Z or no offset is the same UTC instant on every engine."""
+    a, b = engines("duckdb", "offsets"), engines(engine, "offsets")
+    x = a.events.order_by(["user_id", "event_at"]).to_pandas()
+    y = b.events.order_by(["user_id", "event_at"]).to_pandas()
+    assert (x.event_at == pd.Timestamp("2024-01-01 10:00")).sum() == 4  # the first four stamps name one instant
+    pd.testing.assert_frame_equal(normalised(x), normalised(y))
+    pd.testing.assert_frame_equal(normalised(a.users.to_pandas()), normalised(b.users.to_pandas()))
 
 
 @pytest.mark.parametrize("engine", ENGINES)

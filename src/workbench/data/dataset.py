@@ -80,9 +80,9 @@ def _typed(raw: ibis.Table, spec: TableSpec, violations: list[Violation], check:
                 _add(violations, bad, spec.name, col.name, f"values that do not parse as a {col.dtype}", [col.name])
                 if col.dtype == "timestamp" and len(violations) > n:  # one error, naming a format that would parse them
                     v = violations[-1]
-                    sample = parsing.sample_values(raw, c, typed)
-                    hint = parsing.format_hint(sample)
-                    violations[-1] = Violation(v.table, v.column, f"{v.rule} (ISO 8601 expected; {hint.replace('set timestamps:', f'map them in dataset.yml, source: {spec.name}: timestamps:')})", v.rows, v.examples)
+                    advice = f'map the table in dataset.yml with source: {spec.name}: timestamps: format: "{{fmt}}"'
+                    hint = parsing.format_hint(parsing.sample_values(raw, c, typed), advice=advice)
+                    violations[-1] = Violation(v.table, v.column, f"{v.rule} (ISO 8601 expected; {hint})", v.rows, v.examples)
             typed = (c.strip() == "").ifelse(ibis.null(typed.type()), typed)
         casts[col.name] = typed
     return raw.mutate(**casts)

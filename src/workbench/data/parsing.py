@@ -139,15 +139,16 @@ def guess_formats(values) -> list[str]:
     return out + [f for f in COMMON_FORMATS if parses_all(f, values)]
 
 
-def format_hint(values, tried: str | None = None) -> str:
-    """A sentence naming a format that parses every sampled value, for an error message."""
+def format_hint(values, tried: str | None = None, advice: str = 'set timestamps: format: "{fmt}"') -> str:
+    """A sentence naming a format that parses every sampled value, for an
+    error message; ``advice`` says where to put it (``{fmt}`` is the format)."""
     found = [f for f in guess_formats(values) if f != tried]
     if not found:
         return "no common format parses them all; give the export's pattern as timestamps: format (strftime, e.g. '%d/%m/%Y %H:%M')"
     best = found[0]
     if best is None:
         return "they are ISO 8601 (with or without a UTC offset): leave timestamps: format out"
-    text = f"format '{best}' parses all {len(values):,} sampled value(s): set timestamps: format: \"{best}\""
+    text = f"format '{best}' parses all {len(values):,} sampled value(s): " + advice.format(fmt=best)
     swapped = best.replace("%m", "%M_").replace("%d", "%m").replace("%M_", "%d") if "%m" in best and "%d" in best else None
     if swapped and swapped in found:
         text += f" (so does '{swapped}': check whether the export writes month or day first)"
