@@ -17,7 +17,6 @@ from workbench.cli import main
 from workbench.data import load_dataset
 from workbench.data.importer import contract_type
 
-from conftest import REPO
 
 NOTEBOOKS = ("data_overview", "users_to_revenue", "customer_lifetime_value", "cocreation_retention")
 
@@ -96,3 +95,24 @@ def test_event_type_words():
     assert [contract_type(t) for t in ("login", "order", "idea_submitted", "idea_shipped", "unsubscribe", "email_sent", "purchase")] == \
         ["active", "purchase", "feedback", "adopted", "cancel", None, "purchase"]
     assert contract_type("Subscription Cancelled") == "cancel" and contract_type("Bug Report") == "feedback"
+
+
+def test_a_parquet_export_with_zoned_times_and_a_users_table(tmp_path, capsys):
+    """Typed columns need no format; a time zone in the column is honoured; a users table is mapped, not derived."""
+    frame = pd.read_csv(write_export(tmp_path / "e.csv", users=50, seed=4), dtype=str)
+    local = pd.to_datetime(frame.ts, format="%m/%d/%Y %H:%M").dt.tz_localize("America/New_York", ambiguous=False, nonexistent="shift_forward")
+    frame = frame.assign(ts=local, revenue=pd.to_numeric(frame.revenue)).rename(columns={"customer": "client_id", "type": "action"})
+    frame.to_parquet(tmp_path / "export.parquet", index=False)
+    first = frame.groupby("client_id").ts.min()
+    pd.DataFrame({"id": first.index, "created_at": first.values, "plan": "free"}).to_csv(tmp_path / "customers.csv", index=False)
+    out = tmp_path / "acme"
+    assert main(["import", str(tmp_path / "export.parquet"), "--users", str(tmp_path / "customers.csv"), "--out", str(out), "--refunds", "drop"]) == 0
+    meta = yaml.safe_load((out / "dataset.yml").read_text())
+    events, users = meta["source"]["events"], meta["source"]["users"]
+    assert events["columns"] == {"user_id": "client_id", "event_at": "ts", "event_type": "action", "amount": "revenue"}
+    assert "timestamps" not in events and events["refunds"] == "drop"
+    assert users == {"file": "customers.csv", "columns": {"user_id": "id", "signup_at": "created_at"}}
+    ds = load_dataset(out)
+    assert list(ds.users.columns) == ["user_id", "signup_at", "plan"]
+    got = ds.events.event_at.max().execute()
+    assert got == frame.ts.max().tz_convert("UTC").tz_localize(None)

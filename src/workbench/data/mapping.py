@@ -144,7 +144,7 @@ def parse_source(section: dict, folder: Path) -> tuple[SourceMapping, list[Viola
             event_types = {}
             raw = spec["event_types"]
             if not isinstance(raw, dict):
-                bad(name, "event_types", f"must map contract event types to the source's, e.g. {{purchase: [order], active: [login]}}")
+                bad(name, "event_types", "must map contract event types to the source's, e.g. {purchase: [order], active: [login]}")
                 raw = {}
             for contract_type, values in raw.items():
                 if contract_type not in EVENT_TYPES:
