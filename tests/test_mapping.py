@@ -242,6 +242,11 @@ def test_every_mapping_rule_is_one_clear_error(tmp_path, change, match):
     assert "hunter22" not in text
 
 
+def test_an_amount_that_is_not_a_number(tmp_path):
+    rows = [("a", "2024-01-01", "order", "$12.50"), ("a", "2024-01-02", "login", "n/a"), ("a", "2024-01-03", "order", "3")]
+    refused(mapped(tmp_path, rows), match=r"source\.events\.columns\.amount: 2 value\(s\) of 'revenue' are not numbers.*\$12\.50")
+
+
 def test_derived_users_beside_a_users_file_is_refused(tmp_path):
     folder = write_mapped_export(tmp_path / "a", users=30)
     (folder / "users.csv").write_text("user_id,signup_at\ncust-000000,2024-01-01\n")

@@ -295,7 +295,7 @@ def _net(e: ibis.Table) -> ibis.Table:
     j = buys.left_join(back, ["user_id", "wb_seq"])
     j = j.mutate(amount=j.amount - ibis.coalesce(j.wb_back, 0.0), wb_refunded=j.wb_back.notnull())
     kept = j.filter(~j.wb_refunded | (j.amount > 0))
-    cols = [c for c in e.columns]
+    cols = list(e.columns)
     return ibis.union(others.select(cols), kept.select(cols))
 
 
@@ -304,8 +304,19 @@ def _amounts(t: ibis.Table, src: TableSource, problems, notes, check: bool) -> i
         return t
     amount = parsing.to_number(t.amount)
     if amount is None:
-        problems.append(Violation(f"source.{src.name}", "columns.amount", f"source column {src.columns.get('amount', 'amount')!r} has type {t.amount.type()}, which cannot hold a number", 0))
+        problems.append(Violation(f"source.{src.name}", "columns.amount", f"source column {src.columns.get('amount', 'amount')!r} has type {t.amount.type()}, "
+                                  "which cannot hold a number", 0))
         return None
+    source = src.columns.get("amount", "amount")
+    if check and t.amount.type().is_string():
+        text = t.amount.strip()
+        bad = t.filter(text.notnull() & (text != "") & amount.isnull())
+        n = _count(bad.count())
+        if n:
+            examples = bad.select(value=t.amount).limit(3).to_pandas().to_dict("records")
+            problems.append(Violation(f"source.{src.name}", "columns.amount", f"{n:,} value(s) of {source!r} are not numbers "
+                                      "(write amounts as 12.50 or -3, no currency signs or thousands separators)", n, examples))
+            return None
     is_p = t.event_type == "purchase"
     t = t.mutate(amount=is_p.ifelse(amount, ibis.null("float64")), wb_other_amount=~is_p & amount.notnull() & (amount != 0))
     if check:
