@@ -94,7 +94,7 @@ def test_show_code_toggle_works_without_network(browser, report_runs, tiny_datas
         v.page.click("label[for=wb-show-code]")
         assert all(code.nth(i).is_visible() for i in range(code.count()))
         assert v.page.is_visible("label[for=wb-show-code] >> text=Hide code")
-        assert v.page.is_visible("text=load_dataset(dataset)")
+        assert v.page.is_visible("text=Overview(dataset")
         v.page.screenshot(path=str(tmp_path / "report-with-code.png"))
         v.page.click("label[for=wb-show-code]")
         assert not code.first.is_visible()

@@ -19,6 +19,7 @@ from workbench.tables.purchases import repeat_summary, repeat_summary_compressed
 from workbench.tables.referrals import referrals
 from workbench.tables.subscriptions import subscription_survivors
 from workbench.tables.survival import churn_causes, episodes, risk_sets, survival
+from workbench.tables.totals import dataset_totals
 from workbench.tables.tracking import calibration_window, repeat_tracking
 
 #: every analysis table by name (the names of the ``workbench tables`` command)
@@ -37,6 +38,7 @@ TABLE_FUNCTIONS = {
     "referrals": referrals,
     "events_per_user": events_per_user,
     "purchase_amounts": purchase_amounts,
+    "dataset_totals": dataset_totals,
 }
 
 __all__ = ["TABLE_FUNCTIONS", *TABLE_FUNCTIONS, "calibration_window", "repeat_tracking", "subscription_survivors"]

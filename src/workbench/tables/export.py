@@ -96,6 +96,7 @@ ROWS = {
     "referrals": "per (user, exposed state[, calendar period]): exposure days, users referred",
     "events_per_user": "per count n: users with exactly n events (of one type, or any)",
     "purchase_amounts": "per log10 amount bin: purchases with an amount in it",
+    "dataset_totals": "one row: users, first signup, events, customers, purchases, revenue, purchase amount mean/median/p90",
 }
 
 
