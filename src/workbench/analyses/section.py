@@ -84,9 +84,12 @@ class Section:
         self.blocks.append(("finding", text))
         return self
 
-    def note(self, text: str) -> Section:
-        """Why part of the section is skipped or what to keep in mind."""
+    def note(self, text: str, metric: str | None = None) -> Section:
+        """Why part of the section is skipped or what to keep in mind;
+        ``metric``: also record the text under that name."""
         self.blocks.append(("note", text))
+        if metric:
+            self.metrics[metric] = text
         return self
 
     def record(self, metrics: dict) -> Section:
