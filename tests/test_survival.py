@@ -444,14 +444,17 @@ REQUIRED_METRICS = [
 
 
 def _notes(run) -> str:
+    """The text the report's sections showed (their HTML, unescaped)."""
+    import html
+
     import nbformat
 
     nb = nbformat.read(next(run.run_dir.glob("*.ipynb")), as_version=4)
     out = []
     for cell in nb.cells:
         for o in cell.get("outputs", []):
-            if o.get("output_type") in ("display_data", "execute_result") and "text/markdown" in o.get("data", {}):
-                out.append(o["data"]["text/markdown"])
+            if o.get("output_type") in ("display_data", "execute_result") and "text/html" in o.get("data", {}):
+                out.append(html.unescape(o["data"]["text/html"]))
     return "\n".join(out)
 
 
@@ -483,7 +486,7 @@ def test_report_on_simulated_data(report_runs, tiny_dataset):
     assert m["retention.hr.adjusted_ci_low"] < 0.6 < m["retention.hr.adjusted_ci_high"]  # the planted truth
     assert abs(m["retention.discrete_vs_cox_pct"]) < 5
     text = _notes(run)
-    assert "**Finding.**" in text and "Note." not in text
+    assert "Finding.</strong>" in text and "Note.</strong>" not in text
     assert f"{m['retention.hr.adjusted']:.2f}" in text  # prose numbers come from the results
 
 
@@ -506,7 +509,7 @@ def test_report_with_unknown_experiment_notes_it(report_runs, tiny_dataset):
 
     m = json.loads((run.run_dir / "metrics.json").read_text())
     assert "experiment.itt" not in m and "experiment.mde" in m and "retention.hr.adjusted" in m
-    assert "does not exist in this dataset" in _notes(run) and "cocreation\\_invite" in _notes(run)
+    assert "does not exist in this dataset" in _notes(run) and "cocreation_invite" in _notes(run)
 
 
 # ----------------------------------------------------------------- figures

@@ -116,6 +116,11 @@ def estimate(value, low, high, fmt=ratio, level: float = 0.95) -> str:
     return f"{fmt(value)} ({interval(low, high, fmt, level)})"
 
 
+def with_interval(value, low, high, fmt=ratio, level: float = 0.95) -> str:
+    """``0.60, 95% CI 0.58 to 0.63``: an estimate inside a parenthesis that names it."""
+    return f"{fmt(value)}, {interval(low, high, fmt, level)}"
+
+
 def date(value, period: str = "day") -> str:
     """A timestamp as a reader names it: ``May 2024``, ``the week of 06 May 2024``, ``06 May 2024``."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
