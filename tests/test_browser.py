@@ -183,3 +183,40 @@ def test_html_and_script_in_dataset_names_show_as_text_and_never_run(browser, re
         v.check_clean()
     finally:
         v.close()
+
+
+#: every report, with small parameters for the tiny dataset
+REPORTS = {
+    "data_overview": {"max_cohorts": 6, "max_periods": 6, "period": "month"},
+    "users_to_revenue": {},
+    "cocreation_retention": {},
+    "customer_lifetime_value": {},
+}
+#: what a table a person reads must never show
+RAW = ("nan", "NaN", "e+0", "e-0", "Result", "None", "inf")
+
+
+@pytest.mark.parametrize("notebook", sorted(REPORTS))
+def test_each_report_leads_with_its_answer_and_shows_no_raw_values(browser, report_runs, tiny_dataset, notebook, tmp_path):
+    run = report_runs(notebook, dataset=str(tiny_dataset), **REPORTS[notebook])
+    assert run.ok, run.error
+    v = Visit(browser, run.report)
+    try:
+        answer = v.page.locator(".wb-answer")
+        assert answer.count() == 1 and answer.first.is_visible()
+        box = answer.first.bounding_box()
+        first_section = v.page.locator(".jp-MarkdownCell h2").first.bounding_box()
+        assert box["y"] < first_section["y"], "the answer box must come before the first section"
+        assert box["y"] < 900 + 400, "the answer starts on (or right below) the first screen"
+        assert len(answer.first.inner_text().split(". ")) >= 3  # a few sentences, not a label
+        cells = v.page.eval_on_selector_all("table.wb-display-table td, table.wb-display-table th", "els => els.map(e => e.innerText)")
+        assert cells, "the report shows display tables"
+        bad = [c for c in cells if any(word in c for word in RAW)]
+        assert not bad, f"raw values in the report's tables: {bad[:5]}"
+        findings = v.page.eval_on_selector_all(".wb-finding, .wb-answer", "els => els.map(e => e.innerText)")
+        assert not [f for f in findings if " nan" in f or "inf " in f or "**" in f]
+        assert all(nw > 0 and shown for nw, _, _, shown in v.figures())
+        v.check_clean()
+        v.page.screenshot(path=str(tmp_path / f"{notebook}.png"))
+    finally:
+        v.close()
