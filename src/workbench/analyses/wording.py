@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from workbench.analyses import format as fmt
+from workbench.plots.style import term_label  # noqa: F401  (one naming of model terms, for tables and figures)
 
 
 def estimable(value, low=None, high=None) -> bool:
@@ -39,14 +40,3 @@ def ratio_phrase(subject: str, verb: str, ratio, low, high, reference: str, *, m
     if ratio_direction(low, high) == "no clear difference":
         return f"{head}, but the interval ({fmt.interval(low, high)}) includes no difference."
     return f"{head} ({fmt.interval(low, high)})."
-
-
-def term_label(term: str) -> str:
-    """A model term for people: ``segment[enthusiast]`` -> ``segment: enthusiast``,
-    ``exposed`` -> ``co-created``; other names as they are."""
-    if term == "exposed":
-        return "co-created"
-    if "[" in term and term.endswith("]"):
-        cov, level = term[:-1].split("[", 1)
-        return f"{cov}: {level}"
-    return term

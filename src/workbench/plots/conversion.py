@@ -52,7 +52,7 @@ def plot_hazard_ratios(result: ConversionHazardResult, *, ax=None, title: str | 
     ax.errorbar(s["estimate"], y, xerr=[s["estimate"] - s["ci_low"], s["ci_high"] - s["estimate"]], fmt="o", color=style.INK, capsize=3)
     ax.axvline(1.0, color=style.MUTED, ls="--", lw=1)
     ax.set_yticks(y)
-    ax.set_yticklabels([style.literal(_label(t)) for t in s.index])
+    ax.set_yticklabels([style.literal(style.term_label(t)) for t in s.index])
     ax.set_xscale("log")
     lo, hi = float(min(s["ci_low"].min(), 1.0)), float(max(s["ci_high"].max(), 1.0))
     ticks = [v for v in (0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8, 10, 20) if lo / 1.3 <= v <= hi * 1.3]
@@ -63,16 +63,6 @@ def plot_hazard_ratios(result: ConversionHazardResult, *, ax=None, title: str | 
     ref = ", ".join(f"{k} = {v}" for k, v in result.reference.items())
     ax.set_title(title or ("Conversion hazard ratios" + (f"\n(reference: {ref})" if ref else "")))
     return ax
-
-
-def _label(term: str) -> str:
-    """A model term for people: ``segment[enthusiast]`` -> ``segment: enthusiast``, ``exposed`` -> ``co-created``."""
-    if term == "exposed":
-        return "co-created (gave feedback)"
-    if "[" in term and term.endswith("]"):
-        cov, level = term[:-1].split("[", 1)
-        return f"{cov}: {level}"
-    return term
 
 
 def plot_monetization(result: MonetizationResult, *, title: str | None = None, currency: str | None = None):

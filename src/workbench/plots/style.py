@@ -130,6 +130,17 @@ def literal(text) -> str:
     return str(text).replace("$", r"\$")
 
 
+def term_label(term: str) -> str:
+    """A model term for people: ``segment[enthusiast]`` -> ``segment: enthusiast``,
+    ``exposed`` -> ``co-created``; other names as they are."""
+    if term == "exposed":
+        return "co-created"
+    if "[" in term and term.endswith("]"):
+        cov, level = term[:-1].split("[", 1)
+        return f"{cov}: {level}"
+    return term
+
+
 def _compact(value: float) -> str:
     v = float(value)
     for limit, suffix in ((1e9, "B"), (1e6, "M")):
