@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import special
 
 from workbench.errors import DataError, ModelError, ParameterError, Violation
-from workbench.models.clv import _level, _maximize, _Objective, _params_table
+from workbench.models.mle import Objective, check_level, maximize, on_log_scale, params_table
 from workbench.models.results import Result, summary_metrics
 
 
@@ -223,7 +223,7 @@ def fit_sbg(survivors, *, level: float = 0.95) -> SBGResult:
         Too short a history, or nobody (or everybody) churned.
     """
     func = "fit_sbg"
-    level = _level(level, func)
+    level = check_level(level, func)
     cohorts = _cohorts(survivors, func)
     _check(cohorts, func)
     lost, periods, alive, last = [], [], [], []
@@ -237,12 +237,15 @@ def fit_sbg(survivors, *, level: float = 0.95) -> SBGResult:
     total = float(sum(c[0] for c in cohorts))
     # terms are already multiplied by their counts; weights normalise to a per-customer mean
     ones = np.ones(len(lost) + len(alive))
-    obj = _Objective(lambda p: tuple(v * len(ones) / total for v in sbg_loglik(p, lost, periods, alive, last, gradient=True)), ones, grad=True)
-    obj.total = total
-    fit = _maximize(obj, np.log([1.0, 1.0]), SBGResult.NAMES, func)
+
+    def loglik(theta):
+        ll, g = on_log_scale(lambda p: sbg_loglik(p, lost, periods, alive, last, gradient=True), theta)
+        return ll * len(ones) / total, g * len(ones) / total
+
+    fit = maximize(Objective(loglik, ones, gradient=True, total=total), np.log([1.0, 1.0]), SBGResult.NAMES, func)
     return SBGResult(
-        params=_params_table(SBGResult.NAMES, fit.theta, fit.cov_log, level),
-        cov_log=fit.cov_log,
+        params=params_table(SBGResult.NAMES, fit.theta, fit.cov, level),
+        cov_log=fit.cov,
         loglik=fit.loglik,
         cohorts=tuple(cohorts),
         customers=int(round(total)),
