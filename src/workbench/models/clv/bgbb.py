@@ -100,10 +100,11 @@ def opportunity_arrays(summary, *, frequency: str, recency: str, periods: str, w
         raise ModelError(f"{func}: the summary has no customers (0 rows with a positive count); there is nothing to fit.")
     counts = pd.Series(w).groupby(n).sum()
     if len(counts) > 1:
-        shown = ", ".join(f"{int(k)} ({v:,.0f} customers)" for k, v in counts.items())
+        shown = ", ".join(f"{int(k)} ({v:,.0f} customers)" for k, v in counts.head(4).items())
+        more = f" and {len(counts) - 4} more" if len(counts) > 4 else ""
         raise ModelError(
             f"{func}: BG/BB needs the same number of transaction opportunities for every customer, but the summary "
-            f"mixes periods = {shown}. Fit one acquisition cohort at a time (e.g. summary[summary.cohort == ...] "
+            f"mixes {len(counts)} different numbers of periods: {shown}{more}. Fit one acquisition cohort at a time (e.g. summary[summary.cohort == ...] "
             "from workbench.tables.repeat_opportunities), or truncate every history to the shortest one."
         )
     return Opportunities(x, tx, n, w)
