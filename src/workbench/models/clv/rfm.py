@@ -162,7 +162,7 @@ def covariate_design(df: pd.DataFrame, columns, weights: np.ndarray, reference: 
         terms += [f"{c}={v}" for v in counts.index if v != r]
     keys = pd.MultiIndex.from_frame(text)
     codes, uniques = pd.factorize(keys, sort=True)
-    levels = pd.DataFrame(list(uniques), columns=list(columns)) if len(columns) > 1 else pd.DataFrame({columns[0]: list(uniques)})
+    levels = pd.DataFrame([tuple(u) for u in uniques], columns=list(columns))
     Z = np.zeros((len(levels), len(terms)))
     for j, term in enumerate(terms):
         c, v = term.split("=", 1)
