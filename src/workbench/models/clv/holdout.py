@@ -14,8 +14,9 @@ models predict conditional *means*, which squared error rewards (absolute
 error is minimised by the median, 0 for most customers, so it favours models
 that predict too little). When the paired difference between the two best
 models is within ``tolerance`` standard errors (customers are the pairs) the
-per-customer evidence does not separate them, and the one with the smaller
-absolute error of the total holdout purchases is chosen instead.
+per-customer evidence does not separate them: among the models within
+``tolerance`` standard errors of the best, the one with the smallest absolute
+error of the total holdout purchases is chosen instead.
 ``rule="total_error"`` uses that total error alone, ``rule="bin_error"`` the
 customer-weighted error of the calibration/holdout curve.
 """
@@ -194,8 +195,10 @@ class ModelChoice(Result):
     numbers the decision used: ``criterion``, ``best``/``best_value`` and
     ``second``/``second_value`` by that criterion, for the per-customer rule
     ``difference`` (mean paired difference of squared errors, best minus
-    second), ``difference_se``, ``tolerance``, ``decisive``, and on a tie
-    ``chosen_total_error``/``other_total_error``); ``table``: every model's holdout errors;
+    second), ``difference_se``, ``tolerance``, ``tied`` (the models within
+    ``tolerance`` standard errors of the best), ``decisive`` (no other model
+    tied), and on a tie ``chosen_total_error``/``other_total_error`` (the
+    smallest and next-smallest total error among the tied)); ``table``: every model's holdout errors;
     ``comparisons``: the HoldoutComparison of each model."""
 
     chosen: str
@@ -257,15 +260,17 @@ def choose_model(comparisons, *, rule: str = "customer_mse", tolerance: float = 
     if rule != "customer_mse":
         reason["code"] = "lower_total_error" if rule == "total_error" else "lower_bin_error"
         return ModelChoice(best, rule, reason, table, items)
-    diff, se = _paired_mse_difference(items[best], items[second])
-    reason.update(difference=diff, difference_se=se, tolerance=float(tolerance), decisive=bool(abs(diff) > tolerance * se))
-    if reason["decisive"]:
+    paired = {m: _paired_mse_difference(items[best], items[m]) for m in ranked.index[1:]}
+    diff, se = paired[second]
+    tied = [best] + [m for m, (d, e) in paired.items() if abs(d) <= tolerance * e]
+    reason.update(difference=diff, difference_se=se, tolerance=float(tolerance), decisive=len(tied) == 1, tied=tied)
+    if len(tied) == 1:
         reason["code"] = "lower_customer_mse"
         return ModelChoice(best, rule, reason, table, items)
-    tie = table.loc[[best, second], "abs_total_error"].sort_values(kind="stable")
-    chosen = tie.index[0]
-    reason.update(code="customer_mse_tie_lower_total_error", chosen=chosen,
-                  chosen_total_error=float(table.loc[chosen, "total_error"]), other_total_error=float(table.loc[tie.index[1], "total_error"]))
+    by_total = table.loc[tied, "abs_total_error"].sort_values(kind="stable")
+    chosen = by_total.index[0]
+    reason.update(code="customer_mse_tie_lower_total_error", chosen=chosen, chosen_total_error=float(table.loc[chosen, "total_error"]),
+                  other_total_error=float(table.loc[by_total.index[1], "total_error"]))
     return ModelChoice(chosen, rule, reason, table, items)
 
 
