@@ -152,6 +152,31 @@ def test_subscription_survivors_table(tiny_dataset, start):
         assert total > 0.9 * len(users)
 
 
+def test_subscribers_by_hand_on_messy_data(tmp_path):
+    """Every event type at random times: users who cancel before paying, cancel twice, pay after
+    cancelling."""
+    from test_tables import random_tables
+
+    for name, df in random_tables(n_users=400, seed=3).items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    ds = load_dataset(tmp_path)
+    for start in ("first_purchase", "signup"):
+        t = subscription_survivors(ds, period_days=20, start=start).to_pandas()
+        subs = _subscribers_by_hand(tmp_path, start)
+        end = ds.observation_end
+        for cohort, c in t.groupby("cohort"):
+            g = subs[subs.cohort == pd.Timestamp(cohort)]
+            assert c[c.period == 0].survivors.item() == len(g), (start, cohort)
+            for k in c.period:
+                survived = (g.cancel.isna() | ((g.cancel - g.start).dt.total_seconds() // (20 * 86400) >= k)).sum()
+                assert c[c.period == k].survivors.item() == survived, (start, cohort, k)
+            assert c.period.max() == int((end - g.start.max()).total_seconds() // (20 * 86400))
+    events = pd.read_parquet(tmp_path / "events.parquet")
+    first_buy = events[events.event_type == "purchase"].groupby("user_id").event_at.min()
+    first_cancel = events[events.event_type == "cancel"].groupby("user_id").event_at.min()
+    assert (first_cancel.reindex(first_buy.index) < first_buy).sum() > 5  # the case the rule is about occurs
+
+
 def test_subscription_table_refuses_data_without_cancels():
     with pytest.raises(ModelError, match="no cancel events.*not a subscription"):
         subscription_survivors(load_dataset("cdnow-sample"))

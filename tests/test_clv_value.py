@@ -114,6 +114,37 @@ def test_clv_and_total_intervals_equal_a_bootstrap_of_both_models(fits, spend, s
     np.testing.assert_allclose(_se(None, c.clv_ci_low, c.clv_ci_high, "log"), np.log(some).std(axis=0), rtol=0.12)
 
 
+def test_clv_and_total_variances_by_hand(fits, spend, summary, value):
+    """The delta method written out independently: CLV_i(theta, psi) and the total on the grid,
+    differentiated by statsmodels' numdiff, each model's block with its own covariance."""
+    from statsmodels.tools import numdiff
+
+    purchases = fits["BG/NBD"]
+    x, tx, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
+    m = summary.monetary_value.to_numpy()
+    g = np.zeros(len(x), dtype=np.int64)
+    step = value.step
+    grid = np.minimum(np.arange(0, int(np.ceil(52.0 / step - 1e-9)) + 1) * step, 52.0)
+    disc = 1.1 ** (-grid[1:] / (365.25 / 7))
+    pick = np.concatenate([np.flatnonzero(x == 0)[:3], np.flatnonzero(x > 2)[:3]])
+
+    def dp(theta, rows):
+        cum = np.column_stack([np.zeros(len(rows))] + [purchases._evaluate("expected", x[rows], tx[rows], T[rows], g[rows], t, theta) for t in grid[1:]])
+        return np.diff(cum, axis=1) @ disc
+
+    every = np.arange(len(x))
+    for rows, got_lo, got_hi in ((pick, value.customers.clv_ci_low.to_numpy()[pick], value.customers.clv_ci_high.to_numpy()[pick]),):
+        Jt = numdiff.approx_fprime(purchases.theta, lambda th: np.log(dp(th, rows)), centered=True)
+        Js = numdiff.approx_fprime(spend.theta, lambda ps: np.log(spend.spend_at(ps, x[rows], m[rows])), centered=True)
+        var = np.einsum("ij,jk,ik->i", Jt, purchases.cov, Jt) + np.einsum("ij,jk,ik->i", Js, spend.cov, Js)
+        np.testing.assert_allclose(_se(None, got_lo, got_hi, "log") ** 2, var, rtol=1e-4)
+    d0 = dp(purchases.theta, every)
+    gt = numdiff.approx_fprime(purchases.theta, lambda th: np.sum(dp(th, every) * spend.spend_at(spend.theta, x, m)), centered=True)
+    gs = numdiff.approx_fprime(spend.theta, lambda ps: np.sum(d0 * spend.spend_at(ps, x, m)), centered=True)
+    var_total = (gt @ purchases.cov @ gt + gs @ spend.cov @ gs) / value.total_clv**2
+    assert _se(None, *value.total_clv_ci, "log") ** 2 == pytest.approx(var_total, rel=1e-4)
+
+
 def test_interval_properties(fits, spend, summary, value):
     c = value.customers
     for col in ("clv", "expected_purchases", "expected_spend", "probability_alive"):
@@ -190,6 +221,10 @@ def test_cdnow_models_tie_per_customer_and_the_total_decides(holdouts):
     assert abs(r["difference"]) < 2 * r["difference_se"]
     assert choice.chosen == "Pareto/NBD" == choice.table.abs_total_error.idxmin()
     assert r["chosen_total_error"] == pytest.approx(holdouts["Pareto/NBD"].total_error)
+    # between BG/NBD and MBG/NBD the lower squared error (MBG/NBD) and the lower total error (BG/NBD)
+    # disagree: the tie goes to the total
+    pair = choose_model({k: holdouts[k] for k in ("BG/NBD", "MBG/NBD")})
+    assert pair.reason["best"] == "MBG/NBD" and pair.chosen == "BG/NBD" and pair.reason["code"] == "customer_mse_tie_lower_total_error"
     m = choice.to_metrics()
     assert m["clv.choice.chosen"] == "Pareto/NBD" and m["clv.choice.code"] == r["code"] and isinstance(m["clv.choice.difference_se"], float)
     assert "ModelChoice" in choice._repr_html_()
