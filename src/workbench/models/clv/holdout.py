@@ -110,7 +110,8 @@ class HoldoutComparison(Result):
 
     def to_metrics(self, prefix: str | None = None) -> dict:
         prefix = prefix or f"clv.holdout.{self.model.lower().replace('/', '_').replace('-', '_')}"
-        out = {f"{prefix}.{k}": v for k, v in self.errors().items() if k != "bin_error"}
+        # per-customer errors only where the summary gave them (no NaN in metrics.json)
+        out = {f"{prefix}.{k}": v for k, v in self.errors().items() if k != "bin_error" and np.isfinite(v)}
         out[f"{prefix}.mean_abs_error"] = self.mean_abs_error
         out[f"{prefix}.duration"] = self.duration
         return out
