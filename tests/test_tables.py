@@ -487,7 +487,9 @@ def test_repeat_summary_matches_a_plain_reference_and_compresses_exactly(rnd):
         assert r.monetary_holdout == pytest.approx(mh)
 
     comp = wt.repeat_summary_compressed(rnd, time_unit="day", calibration_end=cal, holdout_end=hold).to_pandas()
-    expect = got.groupby(["frequency", "recency", "T"]).agg(n=("user_id", "size"), frequency_holdout_sum=("frequency_holdout", "sum")).reset_index()
+    expect = (got.assign(sq=got.frequency_holdout**2).groupby(["frequency", "recency", "T"])
+              .agg(n=("user_id", "size"), frequency_holdout_sum=("frequency_holdout", "sum"), frequency_holdout_sq_sum=("sq", "sum")).reset_index())
+    assert expect.frequency_holdout_sq_sum.gt(expect.frequency_holdout_sum).any()  # the squares are not the sums
     pd.testing.assert_frame_equal(comp, expect, check_dtype=False)
     assert comp.n.sum() == len(got) and len(comp) < len(got)
 

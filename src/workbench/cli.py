@@ -214,21 +214,39 @@ def _add_compare(sub) -> None:
 
 
 # --------------------------------------------------------------------- tables
+def _all_tables() -> dict:
+    """The engine tables, then the tables that fit a model."""
+    from workbench.models.exports import MODEL_TABLES
+    from workbench.tables import TABLE_FUNCTIONS
+
+    return {**TABLE_FUNCTIONS, **MODEL_TABLES}
+
+
+def _describe_all_tables() -> str:
+    from workbench.models import exports
+    from workbench.tables.export import describe_tables
+
+    return (describe_tables() + "\n\ntables that fit a model (see docs/clv.md):\n"
+            + describe_tables(exports.MODEL_TABLES, exports.ROWS))
+
+
 def _cmd_tables(args) -> int:
     from workbench.data import load_dataset
-    from workbench.tables.export import build_table, check_options, describe_tables, write_table
+    from workbench.tables.export import build_table, check_options, write_table
 
     if args.list:
-        print(describe_tables())
+        print(_describe_all_tables())
         return 0
     if not args.name or not args.dataset or not args.out:
-        print("error: give NAME DATASET --out FILE (or --list); the tables:\n" + describe_tables(), file=sys.stderr)
+        print("error: give NAME DATASET --out FILE (or --list); the tables:\n" + _describe_all_tables(), file=sys.stderr)
         return 2
     skip = {"command", "func", "name", "dataset", "out", "backend", "list"}
     options = {k: v for k, v in vars(args).items() if k not in skip}
-    check_options(args.name, options)  # before the (slow) load
+    functions = _all_tables()
+    check_options(args.name, options, functions)  # before the (slow) load
     ds = load_dataset(args.dataset, backend=args.backend)
-    df = build_table(args.name, ds, **options).to_pandas()
+    df = build_table(args.name, ds, functions=functions, **options)
+    df = df.to_pandas() if hasattr(df, "to_pandas") else df
     out = write_table(df, args.out)
     print(f"wrote {args.name}: {len(df):,} rows x {len(df.columns)} columns to {out}")
     return 0
@@ -239,8 +257,6 @@ def _names(text: str) -> tuple:
 
 
 def _add_tables(sub) -> None:
-    from workbench.tables.export import describe_tables
-
     p = sub.add_parser(
         "tables",
         help="write an analysis table (KPIs, repeat-purchase summary, survival, ...) to CSV or Parquet",
@@ -249,8 +265,9 @@ def _add_tables(sub) -> None:
         "and write it to FILE (.parquet or .csv; written to a temporary file, then renamed).\n"
         "Only the options a table takes are accepted; the others keep their defaults\n"
         "(see docs/tables.md for every column).\n\n"
-        "example: workbench tables repeat_summary cdnow-sample --calibration-end 1997-09-30 --out summary.csv\n\n"
-        "tables and their options:\n" + describe_tables(),
+        "example: workbench tables repeat_summary cdnow-sample --calibration-end 1997-09-30 --out summary.csv\n"
+        "         workbench tables customers cdnow-sample --horizon 52 --discount-rate 0.1 --out customers.parquet\n\n"
+        "tables and their options:\n" + _describe_all_tables(),
     )
     S = argparse.SUPPRESS
     p.add_argument("name", nargs="?", metavar="NAME", help="the analysis table (listed below, or --list)")
@@ -258,7 +275,8 @@ def _add_tables(sub) -> None:
     p.add_argument("--out", metavar="FILE", help="where to write: FILE.parquet or FILE.csv")
     p.add_argument("--list", action="store_true", help="list the tables and their options, then exit")
     p.add_argument("--backend", metavar="URL", default=None, help="Ibis backend URL (default: in-process DuckDB)")
-    p.add_argument("--period", default=S, choices=["day", "week", "month"], help="calendar period (kpis: week, cohort_retention: month)")
+    p.add_argument("--period", default=S, choices=["day", "week", "month", "year"],
+                   help="calendar period (kpis: week, cohort_retention: month, repeat_opportunities: year)")
     p.add_argument("--time-unit", default=S, choices=["day", "week"], help="unit of recency and T (default week)")
     p.add_argument("--calibration-end", default=S, metavar="DATE", help="last day of calibration, e.g. 1997-09-30 (default: observation end)")
     p.add_argument("--holdout-end", default=S, metavar="DATE", help="last day of the holdout (default: observation end)")
@@ -277,6 +295,13 @@ def _add_tables(sub) -> None:
     p.add_argument("--event-type", default=S, metavar="TYPE",
                    help="events_per_user: count only this event type (active, purchase, feedback, adopted, cancel; default: any)")
     p.add_argument("--bins-per-decade", default=S, type=int, metavar="K", help="purchase_amounts: log10 bins per factor of ten (default 8)")
+    p.add_argument("--covariates", default=S, type=_names, metavar="COLS",
+                   help="repeat summaries: user attributes and/or 'exposed' (co-creator by the calibration end) as columns, comma-separated")
+    p.add_argument("--model", default=S, choices=["auto", "bgnbd", "pareto_nbd", "mbgnbd"],
+                   help="customers: the purchase model; auto (default) chooses on the holdout after --calibration-end")
+    p.add_argument("--horizon", default=S, type=float, metavar="UNITS", help="customers: CLV horizon in --time-unit units (default 52)")
+    p.add_argument("--discount-rate", default=S, type=float, metavar="RATE", help="customers: annual discount rate of CLV (default 0.1)")
+    p.add_argument("--level", default=S, type=float, metavar="LEVEL", help="customers: confidence level of the intervals (default 0.95)")
     p.set_defaults(func=_cmd_tables)
 
 

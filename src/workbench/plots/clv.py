@@ -1,6 +1,6 @@
 """Figures for customer lifetime value: holdout validation, cumulative
-tracking, frequency/recency heatmaps, the CLV distribution and sBG retention
-curves. Each function takes results or tables, draws on ``ax`` (a new figure
+tracking, frequency/recency heatmaps, the CLV distribution, covariate rate
+ratios and sBG retention curves. Each function takes results or tables, draws on ``ax`` (a new figure
 when None) and returns the Axes (or Figure for several panels); none fits.
 """
 
@@ -133,3 +133,25 @@ def plot_retention(sbg, *, periods: int | None = None, axes=None):
     axes[0].set_title("Survival")
     axes[1].set_title("Retention")
     return fig
+
+
+def plot_rate_ratios(result, *, ax=None):
+    """Covariate effects of a purchase model fitted with covariates: each ratio ``exp(gamma)`` with
+    its interval, on a log axis with the no-effect line at 1 (one row per parameter and term)."""
+    coef = getattr(result, "coefficients", None)
+    if coef is None:
+        raise ParameterError("plot_rate_ratios: the model was fitted without covariates; fit it with covariates=(...)")
+    ax = _axes(ax, figsize=(7, 0.5 * len(coef) + 1.5))
+    labels = [f"{term}: {param}" for param, term in coef.index]
+    y = np.arange(len(coef))[::-1]
+    ratio = coef["ratio"].to_numpy()
+    err = np.vstack([ratio - coef["ratio_ci_low"].to_numpy(), coef["ratio_ci_high"].to_numpy() - ratio])
+    ax.errorbar(ratio, y, xerr=err, fmt="o", color=sns.color_palette("deep")[0], capsize=3)
+    ax.axvline(1.0, color="grey", ls=":", lw=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"ratio to the reference level ({result.level:.0%} interval)")
+    ref = ", ".join(f"{k} = {v}" for k, v in result.covariates.reference.items())
+    ax.set_title(f"{result.LABEL}: covariate effects (reference {ref})")
+    sns.despine(ax=ax)
+    return ax

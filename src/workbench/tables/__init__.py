@@ -15,6 +15,7 @@ from workbench.tables.conversion import conversion, conversion_risk_sets
 from workbench.tables.distributions import events_per_user, purchase_amounts
 from workbench.tables.experiments import experiment_outcomes
 from workbench.tables.kpis import kpis
+from workbench.tables.opportunities import repeat_opportunities
 from workbench.tables.purchases import repeat_summary, repeat_summary_compressed
 from workbench.tables.referrals import referrals
 from workbench.tables.subscriptions import subscription_survivors
@@ -27,6 +28,7 @@ TABLE_FUNCTIONS = {
     "kpis": kpis,
     "repeat_summary": repeat_summary,
     "repeat_summary_compressed": repeat_summary_compressed,
+    "repeat_opportunities": repeat_opportunities,
     "survival": survival,
     "churn_causes": churn_causes,
     "episodes": episodes,
