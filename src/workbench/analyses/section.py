@@ -58,13 +58,16 @@ def _table_html(frame: pd.DataFrame, title: str | None) -> str:
 @dataclass
 class Section:
     """One step of a report: blocks shown in order (figures, tables,
-    findings, notes), plus ``metrics`` to record and ``results`` (the model
-    results behind it, by name) for an analyst who wants to go deeper."""
+    findings, notes), plus ``metrics`` to record, ``results`` (the model
+    results behind it, by name) for an analyst who wants to go deeper, and
+    ``files`` (tables for the people who act on them, e.g.
+    ``customers.parquet``), which a report run writes into its folder."""
 
     title: str
     blocks: list = field(default_factory=list)
     metrics: dict = field(default_factory=dict)
     results: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # name -> DataFrame, written beside a report run by workbench.reports.show
 
     # ------------------------------------------------------------- building
     def figure(self, fig) -> Section:

@@ -61,3 +61,27 @@ def recorded() -> dict:
     if path and Path(path).exists():
         return json.loads(Path(path).read_text())
     return dict(_session)
+
+
+_files: dict = {}
+
+
+def attach(name: str, frame) -> None:
+    """Write a table beside the run's ``metrics.json`` (``name`` ends in
+    ``.parquet`` or ``.csv``), atomically; in an interactive session (no
+    runner) keep it in memory (:func:`attached`)."""
+    from workbench.tables.export import write_table
+
+    if not isinstance(name, str) or "/" in name or name.startswith(".") or not name.endswith((".parquet", ".csv")):
+        raise ValueError(f"attach(): {name!r} must be a plain file name ending in .parquet or .csv")
+    path = os.environ.get(ENV_VAR)
+    if path:
+        write_table(frame, Path(path).parent / name)
+        return None
+    _files[name] = frame
+    return None
+
+
+def attached() -> dict:
+    """Tables attached in this process (interactive use)."""
+    return dict(_files)

@@ -73,13 +73,28 @@ def customers(
         if holdout_end not in (None, ""):
             raise ParameterError(f"{fn}(): holdout_end is only used by model='auto' (to choose the model); with model={model!r} give calibration_end, the date the values are as of")
         as_of = calibration_window(ds, calibration_end=calibration_end or ds.observation_end)["calibration_end"]
+    value = value_as_of(ds, model=model, as_of=as_of, time_unit=time_unit, horizon=horizon, discount_rate=discount_rate, level=level)
+    table = value.customer_table()
+    ids = [c for c in ("user_id", "segment") if c in table.columns]
+    table.insert(len(ids), "model", value.model)
+    table.insert(len(ids) + 1, "as_of", pd.Timestamp(as_of).date())
+    return table
+
+
+def value_as_of(ds, *, model: str, as_of, time_unit: str = "week", horizon: float = 52.0, discount_rate: float = 0.1,
+                level: float = 0.95):
+    """The :class:`~workbench.models.clv.CLVResult` of purchase model ``model``
+    (``"bgnbd"``, ``"pareto_nbd"`` or ``"mbgnbd"``) and Gamma-Gamma, both
+    fitted on every purchase up to ``as_of``: each customer's value as of that
+    day (the report's and ``customers()``'s)."""
+    from workbench.tables import repeat_summary
+    from workbench.tables.common import attribute_columns
+
+    if model not in PURCHASE_MODELS:
+        raise ParameterError(f"value_as_of(): model must be one of {', '.join(PURCHASE_MODELS)}, got {model!r}")
+    covariates = ("segment",) if ds.users is not None and "segment" in attribute_columns(ds) else ()
     summary = repeat_summary(ds, time_unit=time_unit, calibration_end=as_of, covariates=covariates).to_pandas()
     purchases = PURCHASE_MODELS[model](summary, time_unit=time_unit, level=level)
     repeat = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     spend = fit_gamma_gamma(repeat, level=level)
-    value = customer_lifetime_value(purchases, spend, summary, horizon=horizon, discount_rate=discount_rate, time_unit=time_unit)
-    table = value.customer_table()
-    ids = [c for c in ("user_id", "segment") if c in table.columns]
-    table.insert(len(ids), "model", purchases.LABEL)
-    table.insert(len(ids) + 1, "as_of", pd.Timestamp(as_of).date())
-    return table
+    return customer_lifetime_value(purchases, spend, summary, horizon=horizon, discount_rate=discount_rate, time_unit=time_unit)
