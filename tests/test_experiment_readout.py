@@ -441,14 +441,17 @@ def _planted(lift, spend):
 
 
 @pytest.mark.slow
-def test_fixed_horizon_intervals_cover_over_200_simulations():
-    """Three arms x three metric kinds, with and without CUPED: each 95% interval covers the
-    planted difference in 93%-97% of 200 simulations (the binomial sd of a rate is 1.5 points)."""
+def test_fixed_horizon_intervals_cover_over_1000_simulations():
+    """Three arms x three metric kinds (binary, heavy-tailed mean, ratio), with and without CUPED,
+    from per-user draws summed as the engine sums them: each 95% interval covers the planted
+    difference in 93%-97% of 1,000 simulations (at 200, a rate's binomial sd is 1.5 points and
+    one of twelve rates strays past 93% too often to test; the end-to-end run through the
+    engine is benchmarks/coverage_experiments.py)."""
     arms = {"control": (1.0, 1.0), "a": (1.1, 1.0), "b": (1.0, 1.15)}
-    hits, n_rep = {}, 200
-    rng = np.random.default_rng(2024)
-    for _ in range(n_rep):
-        stats_ = _arm_stats_from_draws({a: _draw_users(rng, 3000, *p) for a, p in arms.items()})
+    hits, n_rep = {}, 1000
+    for rep in range(n_rep):  # one independent stream per simulation and arm
+        draws = {a: _draw_users(np.random.default_rng([2024, rep, i]), 3000, *p) for i, (a, p) in enumerate(arms.items())}
+        stats_ = _arm_stats_from_draws(draws)
         for cuped in (False, True):
             eff, _ = ex.fixed_horizon_effects(stats_, metrics=["retained", "revenue", "revenue_per_purchase"], cuped=cuped)
             for _, r in eff.iterrows():
@@ -456,11 +459,12 @@ def test_fixed_horizon_intervals_cover_over_200_simulations():
                 key = (r["metric"], r["arm"], cuped)
                 hits[key] = hits.get(key, 0) + (r["ci_low"] < diff < r["ci_high"])
     rates = {k: v / n_rep for k, v in hits.items()}
-    print("coverage of 95% intervals over 200 simulations:", {f"{m}/{a}/{'cuped' if c else 'raw'}": r for (m, a, c), r in rates.items()})
+    print(f"coverage of 95% intervals over {n_rep} simulations:",
+          {f"{m}/{a}/{'cuped' if c else 'raw'}": r for (m, a, c), r in rates.items()})
     assert len(rates) == 12
-    # all twelve together (2,400 intervals, sd ~0.5 points), and each within 3 binomial sd (1.5 points) of 95%
-    assert 0.93 <= np.mean(list(rates.values())) <= 0.97
-    assert all(0.905 <= v <= 0.995 for v in rates.values()), rates
+    # each rate's binomial sd is 0.7 points at 1,000 simulations: 93%-97% is about 3 sd either side
+    assert all(0.93 <= v <= 0.97 for v in rates.values()), rates
+    assert 0.94 <= np.mean(list(rates.values())) <= 0.96
 
 
 @pytest.mark.slow
