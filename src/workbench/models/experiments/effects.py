@@ -53,8 +53,11 @@ def welch_df(v1: float, n1: float, v0: float, n0: float) -> float:
 def difference(m1: Moments, m0: Moments, kind: str, theta: float | None, center: float) -> dict:
     """Estimates and variances of the two arms' values and their difference:
     Wald (plug-in) variances for a binary metric without CUPED, n - 1 ones
-    otherwise."""
-    ddof = 0 if kind == "binary" and theta is None else 1
+    otherwise; elementwise when the moments and theta have a leading axis."""
+    if theta is None:
+        ddof = 0 if kind == "binary" else 1
+    else:  # elementwise (one theta per look): NaN means no adjustment on that look
+        ddof = np.where(np.isfinite(theta) | (kind != "binary"), 1, 0)
     e1, v1 = estimate(m1, theta, center, ddof=ddof)
     e0, v0 = estimate(m0, theta, center, ddof=ddof)
     return {"arm_value": e1, "control_value": e0, "var_arm": v1, "var_control": v0, "effect": e1 - e0, "variance": v1 + v0}

@@ -31,94 +31,118 @@ _PAIRS = {"yy": (0, 0), "dd": (1, 1), "xx": (2, 2), "vv": (3, 3), "yd": (0, 1), 
           "dx": (1, 2), "dv": (1, 3), "xv": (2, 3)}
 
 
+def _quad(a, cov, b):
+    """a' cov b over the last axes (batched)."""
+    return np.einsum("...i,...ij,...j->...", a, cov, b)
+
+
+def _ratio(num, den):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
+
+
 @dataclass(frozen=True)
 class Moments:
-    """n, the means of (y, d, x, v) and their sample covariance (divisor n - 1)."""
+    """n, the means of (y, d, x, v) and their sample covariance (divisor n - 1);
+    arrays may carry leading axes (e.g. one entry per day) and every method
+    works elementwise over them."""
 
-    n: float
+    n: np.ndarray
     mean: np.ndarray
     cov: np.ndarray
 
     @property
-    def ratio(self) -> float:
-        return self.mean[0] / self.mean[1] if self.mean[1] != 0 else np.nan
+    def ratio(self):
+        return _ratio(self.mean[..., 0], self.mean[..., 1])
 
     @property
-    def pre_ratio(self) -> float:
-        return self.mean[2] / self.mean[3] if self.mean[3] != 0 else np.nan
+    def pre_ratio(self):
+        return _ratio(self.mean[..., 2], self.mean[..., 3])
 
     def grad(self) -> np.ndarray:
         """Gradient of R = mean y / mean d with respect to the four means."""
-        r = self.ratio
-        return np.array([1.0, -r, 0.0, 0.0]) / self.mean[1] if self.mean[1] != 0 else np.full(4, np.nan)
+        md, r = self.mean[..., 1], self.ratio
+        zero = np.zeros_like(r)
+        return np.stack([_ratio(1.0, md), -_ratio(r, md), zero, zero], axis=-1)
 
     def pre_grad(self) -> np.ndarray:
-        r = self.pre_ratio
-        return np.array([0.0, 0.0, 1.0, -r]) / self.mean[3] if self.mean[3] != 0 else np.full(4, np.nan)
+        mv, r = self.mean[..., 3], self.pre_ratio
+        zero = np.zeros_like(r)
+        return np.stack([zero, zero, _ratio(1.0, mv), -_ratio(r, mv)], axis=-1)
 
 
 def sums_of(row) -> tuple[float, np.ndarray, np.ndarray]:
-    """n, the four sums and the 4 x 4 matrix of sums of products from one row of sufficient statistics."""
-    n = float(row["n"])
-    s = np.array([float(row["sum_y"]), float(row["sum_d"]), float(row["sum_x"]), float(row["sum_v"])])
-    p = np.zeros((4, 4))
+    """n, the four sums and the 4 x 4 matrix of sums of products from one row
+    of sufficient statistics (or, from a frame, arrays with one entry per row)."""
+    n = np.asarray(row["n"], dtype=float)
+    s = np.stack([np.asarray(row[f"sum_{k}"], dtype=float) for k in "ydxv"], axis=-1)
+    p = np.zeros(n.shape + (4, 4))
     for key, (i, j) in _PAIRS.items():
-        p[i, j] = p[j, i] = float(row[f"sum_{key}"])
+        p[..., i, j] = p[..., j, i] = np.asarray(row[f"sum_{key}"], dtype=float)
     return n, s, p
 
 
-def moments_from_sums(n: float, s: np.ndarray, p: np.ndarray) -> Moments:
-    if n <= 0:
-        return Moments(n=n, mean=np.full(4, np.nan), cov=np.full((4, 4), np.nan))
-    mean = s / n
-    cov = (p - n * np.outer(mean, mean)) / (n - 1) if n > 1 else np.full((4, 4), np.nan)
+def moments_from_sums(n, s, p) -> Moments:
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n[..., None] > 0, s / np.where(n > 0, n, 1.0)[..., None], np.nan)
+        cov = (p - n[..., None, None] * mean[..., :, None] * mean[..., None, :]) / np.where(n > 1, n - 1, np.nan)[..., None, None]
     # sums of products minus n mean^2 can come out a rounding error below 0 for a constant column
-    d = np.diag(cov).copy()
-    d[(d < 0) & (d > -1e-9 * (1 + np.abs(np.diag(p)) / max(n, 1)))] = 0.0
-    cov[np.diag_indices(4)] = d
+    diag = np.diagonal(cov, axis1=-2, axis2=-1).copy()
+    tiny = (diag < 0) & (diag > -1e-9 * (1 + np.abs(np.diagonal(p, axis1=-2, axis2=-1)) / np.maximum(n, 1)[..., None]))
+    diag[tiny] = 0.0
+    idx = np.arange(4)
+    cov[..., idx, idx] = diag
     return Moments(n=n, mean=mean, cov=cov)
 
 
 def moments(row) -> Moments:
-    """:class:`Moments` of one row of ``experiment_arm_stats``."""
+    """:class:`Moments` of one row of ``experiment_arm_stats`` (or of each row of a frame)."""
     return moments_from_sums(*sums_of(row))
 
 
 def pooled(rows: pd.DataFrame) -> Moments:
     """:class:`Moments` of several rows (arms) together: their sums added."""
-    n, s, p = 0.0, np.zeros(4), np.zeros((4, 4))
-    for _, row in rows.iterrows():
-        n_, s_, p_ = sums_of(row)
-        n, s, p = n + n_, s + s_, p + p_
-    return moments_from_sums(n, s, p)
+    n, s, p = sums_of(rows)
+    return moments_from_sums(n.sum(), s.sum(axis=0), p.sum(axis=0))
+
+
+def theta_of(pool: Moments) -> np.ndarray:
+    """The CUPED coefficient (elementwise); NaN where the pre-assignment value does not vary."""
+    g, h = pool.grad(), pool.pre_grad()
+    with np.errstate(invalid="ignore"):
+        vh, vg, gh = _quad(h, pool.cov, h), _quad(g, pool.cov, g), _quad(g, pool.cov, h)
+        ok = np.isfinite(vh) & np.isfinite(gh) & (vh > 1e-12 * np.maximum(1.0, np.abs(vg)))
+        return np.where(ok, gh / np.where(ok, vh, 1.0), np.nan)
 
 
 def cuped_theta(pool: Moments) -> float | None:
     """The CUPED coefficient from the pooled moments; None when the
     pre-assignment value does not vary (nothing to adjust with)."""
-    g, h = pool.grad(), pool.pre_grad()
-    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
-        return None
-    vh = float(h @ pool.cov @ h)
-    if not np.isfinite(vh) or vh <= 1e-12 * max(1.0, abs(float(g @ pool.cov @ g))):
-        return None
-    return float(g @ pool.cov @ h) / vh
+    t = float(theta_of(pool))
+    return t if np.isfinite(t) else None
 
 
-def estimate(m: Moments, theta: float | None = None, pre_center: float = np.nan, *, ddof: int = 1) -> tuple[float, float]:
-    """(R or its CUPED version, variance of it) for one arm. ``ddof=0`` gives
-    the plug-in variance (for a proportion: p (1 - p) / n, the Wald one)."""
-    if m.n < 2 or m.mean[1] == 0:
-        return np.nan, np.nan
-    g = m.grad()
-    est = m.ratio
+def estimate(m: Moments, theta=None, pre_center=np.nan, *, ddof=1):
+    """(R or its CUPED version, variance of it) for one arm, elementwise.
+    ``theta`` None or NaN: no adjustment. ``ddof=0`` gives the plug-in
+    variance (for a proportion: p (1 - p) / n, the Wald one)."""
+    g, est = m.grad(), m.ratio
     if theta is not None:
-        g = g - theta * m.pre_grad()
-        est = est - theta * (m.pre_ratio - pre_center)
-    var = float(g @ m.cov @ g) / m.n
-    if ddof == 0:
-        var *= (m.n - 1) / m.n
-    return float(est), max(var, 0.0)
+        th = np.asarray(theta, dtype=float)
+        use = np.isfinite(th)
+        th0 = np.where(use, th, 0.0)
+        g = g - th0[..., None] * np.nan_to_num(m.pre_grad())
+        with np.errstate(invalid="ignore"):
+            est = est - np.where(use, th0 * (m.pre_ratio - pre_center), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = _quad(g, m.cov, g) / m.n
+        var = var * np.where(np.asarray(ddof) == 0, (m.n - 1) / m.n, 1.0)
+    bad = (m.n < 2) | (m.mean[..., 1] == 0) | ~np.isfinite(est)
+    est, var = np.where(bad, np.nan, est), np.where(bad, np.nan, np.maximum(var, 0.0))
+    if np.ndim(est) == 0:
+        return float(est), float(var)
+    return est, var
 
 
-__all__ = ["Moments", "SUMS", "cuped_theta", "estimate", "moments", "moments_from_sums", "pooled", "sums_of"]
+__all__ = ["Moments", "SUMS", "cuped_theta", "estimate", "moments", "moments_from_sums", "pooled", "sums_of", "theta_of"]

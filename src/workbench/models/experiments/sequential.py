@@ -38,8 +38,8 @@ import pandas as pd
 from scipy import optimize, stats
 
 from workbench.data.contract import CONTROL_ARM
-from workbench.models.experiments.effects import difference, metric_theta, quantile
-from workbench.models.experiments.moments import moments
+from workbench.models.experiments.effects import difference, quantile
+from workbench.models.experiments.moments import moments, theta_of
 from workbench.tables.experiments import METRICS, SUMS
 
 SEQUENTIAL_COLUMNS = ["metric", "arm", "day", "n_control", "n_arm", "estimate", "std_err", "ci_low", "ci_high",
@@ -83,56 +83,44 @@ def _cumulative(daily: pd.DataFrame, metric: str, days: np.ndarray) -> dict:
     out = {}
     for arm, g in sub.groupby("arm", sort=True):
         g = g.set_index("day")[["n", *SUMS]].sort_index()
-        g = g.reindex(days).ffill().fillna(0.0)
-        out[str(arm)] = g
+        out[str(arm)] = g.reindex(days).ffill().fillna(0.0)
     return out
 
 
 def sequential_effects(daily: pd.DataFrame, *, metrics, cuped: bool = True, alpha: float = 0.05) -> pd.DataFrame:
     """Per (metric, arm other than control, day since start): the effect and
-    its variance on the users known by that day, the naive fixed-horizon
-    interval (valid for one look only) and the always-valid interval and
-    p-value. Looks begin on the first day both arms have 2 users."""
+    its variance on the users known by that day (estimated as at the fixed
+    horizon, CUPED's theta from the pooled sums of that day), the naive
+    fixed-horizon interval (valid for one look only) and the always-valid
+    interval and p-value. Looks begin on the first day both arms have 2 users."""
     rows = []
+    q = quantile(alpha)
     for metric in metrics:
         kind = METRICS[metric].kind
         days = np.sort(daily.loc[daily["metric"] == metric, "day"].unique())
-        if len(days) == 0:
-            continue
-        cum = _cumulative(daily, metric, days)
+        cum = _cumulative(daily, metric, days) if len(days) else {}
         if CONTROL_ARM not in cum:
             continue
-        # CUPED as at the fixed horizon: theta from the pooled sums at each look
+        pool = moments(sum(cum.values()))
+        theta = theta_of(pool) if cuped and METRICS[metric].pre is not None else None
+        center = pool.pre_ratio
+        m0 = moments(cum[CONTROL_ARM])
         for arm, g in cum.items():
             if arm == CONTROL_ARM:
                 continue
-            c = cum[CONTROL_ARM]
-            est, var, n1, n0 = [], [], [], []
-            for day in days:
-                r1, r0 = g.loc[day], c.loc[day]
-                n1.append(r1["n"]), n0.append(r0["n"])
-                if r1["n"] < 2 or r0["n"] < 2:
-                    est.append(np.nan), var.append(np.nan)
-                    continue
-                theta, center = metric_theta(moments(sum(cum[a].loc[day] for a in cum)), metric, cuped)
-                m1, m0 = moments(r1), moments(r0)
-                if kind == "ratio" and (m1.mean[1] == 0 or m0.mean[1] == 0):
-                    est.append(np.nan), var.append(np.nan)
-                    continue
-                d = difference(m1, m0, kind, theta, center)
-                est.append(d["effect"]), var.append(d["variance"])
-            est, var = np.array(est), np.array(var)
+            m1 = moments(g)
+            d = difference(m1, m0, kind, theta, center)
+            est, var = np.asarray(d["effect"], dtype=float), np.asarray(d["variance"], dtype=float)
             ok = np.isfinite(est) & np.isfinite(var) & (var > 0)
             if not ok.any():
                 continue
             tau2 = mixture_scale(alpha) * var[ok][-1]
             se = np.sqrt(var)
             hw = half_width(var, tau2, alpha)
-            q = quantile(alpha)
             p = np.full(len(days), np.nan)
             p[ok] = always_valid_p(est[ok], var[ok], tau2)
-            frame = pd.DataFrame({"metric": metric, "arm": arm, "day": days.astype(int), "n_control": np.array(n0, dtype=int),
-                                  "n_arm": np.array(n1, dtype=int), "estimate": est, "std_err": se, "ci_low": est - q * se,
+            frame = pd.DataFrame({"metric": metric, "arm": arm, "day": days.astype(int), "n_control": m0.n.astype(int),
+                                  "n_arm": m1.n.astype(int), "estimate": est, "std_err": se, "ci_low": est - q * se,
                                   "ci_high": est + q * se, "seq_ci_low": est - hw, "seq_ci_high": est + hw, "seq_p_value": p})
             rows.append(frame[ok])
     if not rows:
