@@ -234,9 +234,20 @@ def _user_rows(ds, table_fn: str, experiment: str, horizon_days, churn: str, chu
     pre = (rel < 0) & (rel >= -h_s)
     kind = ea.event_type
     purchase = kind == "purchase"
+    # the first purchase ever and the first idea since assignment, from those events only
+    firsts = ea.filter(purchase | ((kind == "feedback") & (rel >= 0)))
+    firsts = firsts.group_by("user_id").aggregate(
+        first_purchase_s=firsts.ev_s.min(where=firsts.event_type == "purchase"),
+        idea_s=firsts.ev_s.min(where=firsts.event_type == "feedback"),
+    )
+    # window and pre-window counts from the events in them
+    ea = ea.filter(post | pre)
+    rel = ea.ev_s - ea.asg_s
+    post = (rel >= 0) & (rel < h_s)
+    pre = rel < 0
+    kind = ea.event_type
+    purchase = kind == "purchase"
     per = ea.group_by("user_id").aggregate(
-        first_purchase_s=ea.ev_s.min(where=purchase),
-        idea_s=ea.ev_s.min(where=(kind == "feedback") & (rel >= 0)),
         w_purchases=ea.count(where=post & purchase),
         w_revenue=ea.amount.sum(where=post & purchase),
         w_feedback=ea.count(where=post & (kind == "feedback")),
@@ -249,12 +260,11 @@ def _user_rows(ds, table_fn: str, experiment: str, horizon_days, churn: str, chu
     )
     # active days: distinct (user, day) pairs first (a grouped COUNT DISTINCT is slow), days after
     # assignment numbered 0, 1, ... and days before it -1, -2, ...
-    act = ea.filter(post | pre)
-    act_rel = act.ev_s - act.asg_s
-    act = act.select("user_id", wb_day=(act_rel >= 0).ifelse(act_rel // DAY, -1 - ((act_rel + h_s) // DAY)).cast("int64"))
+    act = ea.select("user_id", wb_day=(rel >= 0).ifelse(rel // DAY, -1 - ((rel + h_s) // DAY)).cast("int64"))
     act = act.distinct()
     act = act.group_by("user_id").aggregate(w_active_days=act.count(where=act.wb_day >= 0),
                                             p_active_days=act.count(where=act.wb_day < 0))
+    j = j.left_join(firsts, "user_id").select(j, "first_purchase_s", "idea_s")
     j = j.left_join(per, "user_id").select(j, *[c for c in per.columns if c != "user_id"])
     j = j.left_join(act, "user_id").select(j, "w_active_days", "p_active_days")
 
@@ -554,19 +564,18 @@ def experiment_daily(
 
 
 def _time_to_event(rows: ibis.Table, metrics: list[str]) -> ibis.Table:
-    structs = []
+    parts = []
     for name in metrics:
         m = METRICS[name]
-        secs = (rows[m.column] * DAY).round().cast("int64")
-        structs.append(ibis.struct({
-            "metric": ibis.literal(name),
-            "hours": ((secs + (HOUR - 1)) // HOUR).cast("int64"),
-            "event": rows[m.event].cast("int64"),
-        }))
-    long = rows.select("arm", wb_s=ibis.array(structs)).unnest("wb_s").unpack("wb_s")
-    long = long.filter(long.event.notnull())
-    out = long.group_by(["metric", "arm", "hours", "event"]).aggregate(users=long.count().cast("int64"))
-    out = out.select("metric", "arm", days=out.hours.cast("float64") / 24, event=out.event, users=out.users)
+        r = rows.filter(rows[m.event].notnull())
+        secs = (r[m.column] * DAY).round().cast("int64")
+        r = r.select("arm", hours=((secs + (HOUR - 1)) // HOUR).cast("int64"), event=r[m.event].cast("int64"))
+        g = r.group_by(["arm", "hours", "event"]).aggregate(users=r.count().cast("int64"))
+        parts.append(g.select(metric=ibis.literal(name), arm=g.arm, days=g.hours.cast("float64") / 24, event=g.event,
+                              users=g.users))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.union(p)
     return out.order_by(["metric", "arm", "days", "event"])
 
 
