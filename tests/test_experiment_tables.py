@@ -259,3 +259,17 @@ def test_metric_registry_is_documented():
     assert kinds == {"binary", "mean", "ratio", "time_to_event"}
     assert all(m.description for m in te.METRICS.values())
     assert math.isclose(len(te.FIXED_HORIZON_METRICS) + len(te.TIME_TO_EVENT_METRICS), len(te.METRICS))
+
+
+def test_an_attribute_named_like_a_metric_is_refused(tmp_path):
+    import yaml
+
+    from test_tables import handmade_tables
+
+    tables = handmade_tables()
+    tables["users"] = tables["users"].rename(columns={"age_years": "revenue"})
+    for name, df in tables.items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    (tmp_path / "dataset.yml").write_text(yaml.safe_dump({"name": "clash", "observation_end": "2024-03-31"}))
+    with pytest.raises(ParameterError, match=r"user attribute\(s\) 'revenue' of dataset 'clash' clash with the experiment table's own"):
+        te.experiment_users(load_dataset(tmp_path), "cocreation_invite")

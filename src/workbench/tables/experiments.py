@@ -222,8 +222,12 @@ def _user_rows(ds, table_fn: str, experiment: str, horizon_days, churn: str, chu
     a = a.filter(a.experiment == experiment)
     a = a.select("user_id", "arm", "assigned_at", asg_s=seconds(a.assigned_at))
     a = a.filter(a.asg_s <= end_s)  # assignments after the observation end are not observed yet
-    life = lifetimes(ds, table_fn, churn=churn, churn_after_days=churn_after_days)
     attrs = attribute_columns(ds)
+    clash = [c for c in attrs if c in USER_COLUMNS or c in INTERNAL_COLUMNS or c.startswith(("w_", "p_", "wb_", "cap_"))]
+    if clash:
+        raise ParameterError(f"{table_fn}(): user attribute(s) {', '.join(map(repr, clash))} of dataset {ds.name!r} clash with "
+                             "the experiment table's own columns; rename them in the users table")
+    life = lifetimes(ds, table_fn, churn=churn, churn_after_days=churn_after_days)
     j = a.join(life.select("user_id", "signup_s", "dur_s", "churned", *attrs), "user_id")
 
     ev = observed_events(ds, end)
@@ -322,6 +326,9 @@ def _user_rows(ds, table_fn: str, experiment: str, horizon_days, churn: str, chu
     return out
 
 
+#: working columns of the per-user table (besides USER_COLUMNS)
+INTERNAL_COLUMNS = ("asg_s", "signup_s", "dur_s", "churned", "first_purchase_s", "idea_s", "known_s", "known_retained_s",
+                    "start_s", "day", "hours", "event", "users", "metric", "n")
 USER_COLUMNS = (
     "user_id", "arm", "assigned_at", "followup_days", "observed", "retained_observed", "customer_at_assignment",
     "retained", "converted", "feedback", "adopted", "purchases", "revenue", "active_days",
