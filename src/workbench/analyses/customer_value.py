@@ -453,7 +453,7 @@ class CustomerValue:
                       f"this simulated dataset is {fmt.ratio(planted)}, {'inside' if lo <= planted <= hi else 'outside'} the interval.")
         lr = main.lr_test
         s.finding(f"Together the effects {'improve' if lr.p_value < 0.05 else 'do not clearly improve'} the fit "
-                  f"(likelihood-ratio test, {lr.df} degrees of freedom, p = {fmt.p_value(lr.p_value)}). These are associations: "
+                  f"(likelihood-ratio test, {lr.df} degrees of freedom, {fmt.p_is(lr.p_value)}). These are associations: "
                   "co-creators differ from others in other ways too (the co-creation report adjusts for that).")
         for label, r in fits.items():
             for (param, term), row in r.coefficients.iterrows():

@@ -104,6 +104,12 @@ def p_value(value) -> str:
     return f"{v:.2g}" if v < 0.1 else f"{v:.2f}"
 
 
+def p_is(value, name: str = "p") -> str:
+    """``p < 0.001`` or ``p = 0.034`` (``name`` for other labels: ``adjusted p``)."""
+    text = p_value(value)
+    return f"{name} {text}" if text.startswith("<") else f"{name} = {text}"
+
+
 def interval(low, high, fmt=ratio, level: float = 0.95) -> str:
     """``95% CI 0.58 to 0.63`` with both ends written by ``fmt``."""
     if _finite(low) is None or _finite(high) is None:

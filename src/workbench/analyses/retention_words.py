@@ -127,9 +127,9 @@ def curves_sentence(km, surv) -> str:
     if km.group:
         parts = [f"half of {g} users are gone after {fmt.count(m)} days" if np.isfinite(m) else
                  f"over half of {g} users are still retained at the end" for g, m in med.items()]
-        return (f"Retention differs by segment ({'; '.join(parts)}; log-rank p {'< 0.001' if km.logrank.p_value < 0.001 else '= ' + fmt.p_value(km.logrank.p_value)}). "
+        return (f"Retention differs by segment ({'; '.join(parts)}; log-rank {fmt.p_is(km.logrank.p_value)}). "
                 "Segments that co-create more and churn less confound any comparison of co-creators with others.") \
-            if km.logrank.p_value < 0.05 else (f"Retention does not clearly differ by segment ({'; '.join(parts)}; log-rank p = {fmt.p_value(km.logrank.p_value)}).")
+            if km.logrank.p_value < 0.05 else (f"Retention does not clearly differ by segment ({'; '.join(parts)}; log-rank {fmt.p_is(km.logrank.p_value)}).")
     m = med.iloc[0]
     return (f"{fmt.percent(surv['churned'].mean(), 0)} of {fmt.count(len(surv))} users churned during follow-up; "
             + (f"half were gone after {fmt.count(m)} days." if np.isfinite(m) else "over half were still retained at the end."))
@@ -161,8 +161,8 @@ def cox_finding(hr, lo, hi, adjust: list[str], naive_hr) -> str:
 
 def ph_finding(p: float, rho: float) -> str:
     if p >= 0.01:
-        return f"Slope test p = {fmt.p_value(p)}: no evidence that the co-creation hazard ratio drifts with tenure."
-    return (f"Slope test p = {fmt.p_value(p)}: the co-creation hazard ratio drifts with tenure (correlation {rho:+.2f} with "
+        return f"Slope test {fmt.p_is(p)}: no evidence that the co-creation hazard ratio drifts with tenure."
+    return (f"Slope test {fmt.p_is(p)}: the co-creation hazard ratio drifts with tenure (correlation {rho:+.2f} with "
             f"time, {'weakening' if rho > 0 else 'strengthening'} the effect as tenure grows if it is protective): read the single "
             "hazard ratio as an average over tenure.")
 
@@ -259,10 +259,10 @@ def referral_finding(rr, lo, hi, exposure, crude_co, crude_other) -> str:
 def experiment_finding(srm_mismatch, srm_p, horizon, arm, rate_t, rate_c, diff, lo, hi, p, users, excluded, cace, cuped, truth) -> str:
     srm = ("The arm sizes do not match the intended split (sample ratio mismatch): do not trust the estimates below until the "
            "assignment is explained. " if srm_mismatch else
-           f"Arm sizes match the intended split (SRM p = {fmt.p_value(srm_p)}). ")
+           f"Arm sizes match the intended split (SRM {fmt.p_is(srm_p)}). ")
     verdict = "raised" if lo > 0 else "lowered" if hi < 0 else "did not clearly change"
     text = (f"{srm}Retention {horizon} days after assignment is {fmt.percent(rate_t)} in {arm} against {fmt.percent(rate_c)} in "
-            f"control: the invitation {verdict} retention by {fmt.points(diff)} ({fmt.interval(lo, hi, fmt.points)}, p = {fmt.p_value(p)})"
+            f"control: the invitation {verdict} retention by {fmt.points(diff)} ({fmt.interval(lo, hi, fmt.points)}, {fmt.p_is(p)})"
             + (f", among {fmt.count(users)} users observed for the whole horizon ({fmt.count(excluded)} assigned too late are left out)" if excluded else "")
             + ". ")
     if cace is not None:
