@@ -85,3 +85,5 @@ def test_a_report_run_writes_customers_parquet_with_intervals(report_runs):
     assert set(table["model"]) == {run.metrics["clv.choice.chosen"]}
     assert table["clv"].sum() == pytest.approx(run.metrics["clv.total_clv"], rel=1e-9)
     assert run.metrics["report.headline"].startswith(f"Trust {run.metrics['clv.choice.chosen']}")
+    alive = (table["probability_alive"]).mean()
+    assert f"still active with probability {alive:.0%}" in run.report.read_text()
