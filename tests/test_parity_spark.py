@@ -134,6 +134,8 @@ CASES = [
     ("handmade", "referrals", {"period_days": 10}),
     ("random", "events_per_user", {"event_type": "purchase"}),
     ("random", "purchase_amounts", {"bins_per_decade": 3}),
+    ("random", "repeat_opportunities", {"period": "week", "calibration_end": "2024-05-31"}),
+    ("random", "repeat_summary_compressed", {"covariates": ("segment", "exposed"), "exposure": "adopted", "calibration_end": "2024-04-30"}),
     ("cdnow-sample", "repeat_summary", {"calibration_end": "1997-09-30"}),
     ("simulated", "survival", {}),
     ("simulated", "repeat_summary", {}),

@@ -276,7 +276,7 @@ def _add_tables(sub) -> None:
     p.add_argument("--list", action="store_true", help="list the tables and their options, then exit")
     p.add_argument("--backend", metavar="URL", default=None, help="Ibis backend URL (default: in-process DuckDB)")
     p.add_argument("--period", default=S, choices=["day", "week", "month", "year"],
-                   help="calendar period (kpis: week, cohort_retention: month, repeat_opportunities: year)")
+                   help="calendar period (kpis: week, cohort_retention: month, repeat_opportunities: month)")
     p.add_argument("--time-unit", default=S, choices=["day", "week"], help="unit of recency and T (default week)")
     p.add_argument("--calibration-end", default=S, metavar="DATE", help="last day of calibration, e.g. 1997-09-30 (default: observation end)")
     p.add_argument("--holdout-end", default=S, metavar="DATE", help="last day of the holdout (default: observation end)")

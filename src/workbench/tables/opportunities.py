@@ -44,7 +44,7 @@ def _python_period(day: pd.Timestamp, period: str) -> int:
     return day.year
 
 
-def repeat_opportunities(ds, *, period: str = "year", calibration_end=None) -> ibis.Table:
+def repeat_opportunities(ds, *, period: str = "month", calibration_end=None) -> ibis.Table:
     """One row per (cohort, frequency, recency): ``cohort`` (the date the
     first-purchase period starts), ``frequency``, ``recency``, ``periods``
     and ``n`` (customers), for periods of ``period`` (``"week"``,
