@@ -280,6 +280,9 @@ def test_heterogeneity_finds_an_effect_confined_to_one_segment(tmp_path):
     assert eff.loc[("revenue_per_purchase", "b"), "ci_low"] < 0 < eff.loc[("revenue_per_purchase", "b"), "ci_high"]
     inter = het.interactions.set_index("metric")
     assert inter.loc["revenue_per_purchase", "p_adjusted"] < 1e-6
+    # with two levels Cochran's Q is the squared z of the difference between them
+    a, b = eff.loc[("retained", "a")], eff.loc[("retained", "b")]
+    assert inter.loc["retained", "q"] == pytest.approx((a["effect"] - b["effect"]) ** 2 / (a["std_err"] ** 2 + b["std_err"] ** 2))
     assert inter.loc["retained", "p_value"] > 1e-3  # no heterogeneity planted
     e = eff.loc[("revenue_per_purchase", "a")]
     w = 1 / het.effects["std_err"] ** 2
