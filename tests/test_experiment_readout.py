@@ -280,6 +280,9 @@ def test_heterogeneity_finds_an_effect_confined_to_one_segment(tmp_path):
     assert eff.loc[("revenue_per_purchase", "b"), "ci_low"] < 0 < eff.loc[("revenue_per_purchase", "b"), "ci_high"]
     inter = het.interactions.set_index("metric")
     assert inter.loc["revenue_per_purchase", "p_adjusted"] < 1e-6
+    # with two levels Cochran's Q is the squared z of the difference between them
+    a, b = eff.loc[("retained", "a")], eff.loc[("retained", "b")]
+    assert inter.loc["retained", "q"] == pytest.approx((a["effect"] - b["effect"]) ** 2 / (a["std_err"] ** 2 + b["std_err"] ** 2))
     assert inter.loc["retained", "p_value"] > 1e-3  # no heterogeneity planted
     e = eff.loc[("revenue_per_purchase", "a")]
     w = 1 / het.effects["std_err"] ** 2
@@ -496,3 +499,31 @@ def test_always_valid_intervals_under_daily_looks_in_200_aa_tests():
     print(f"A/A, {n_rep} experiments, {days} daily looks: always-valid {seq_rate:.1%}, naive {naive_rate:.1%}")
     assert seq_rate <= 0.05
     assert naive_rate >= 0.2 and naive_rate >= 4 * max(seq_rate, 0.01)
+
+
+def test_plots(readout3, data3):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workbench.plots import experiments as ep
+
+    fig = ep.plot_effects(readout3)
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == len(te.METRICS) and panels[0].get_title().startswith("retained")
+    assert "Holm" in fig.get_suptitle() and "always-valid" in fig.get_suptitle()
+    fig = ep.plot_sequential(readout3, "revenue")
+    ax = fig.axes[0]
+    assert len(ax.collections) >= 2  # one always-valid band per arm
+    last = readout3.sequential[(readout3.sequential.metric == "revenue") & (readout3.sequential.arm == "guided")]
+    band = ax.collections[0].get_paths()[0].vertices
+    assert band[:, 0].max() == pytest.approx(last["day"].max())
+    fig = ep.plot_arm_survival(readout3, "time_to_churn")
+    assert "restricted mean days up to 30" in fig.axes[0].get_title()
+    assert any(line.get_xdata()[0] == 30 for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 2)
+    plt.close("all")
+    with pytest.raises(ParameterError, match="no sequential results"):
+        ep.plot_sequential(ex.readout(data3, metrics=["revenue"]), "revenue")
+    with pytest.raises(ParameterError, match="no time-to-event result for 'revenue'"):
+        ep.plot_arm_survival(readout3, "revenue")

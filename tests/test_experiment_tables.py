@@ -68,6 +68,22 @@ def test_every_metric_by_hand(hm):
     assert list(u.columns[-3:]) == ["channel", "segment", "age_years"]
 
 
+def test_window_edges_by_hand(hm):
+    """u2 in 'pricing', assigned Jan 2 00:00 (signup Jan 1 12:00): active Jan 1 12:00 is before assignment
+    (pre-window), the purchase of 8 at Jan 2 10:00 is in the first 24 hours (active day 0, first purchase
+    after 10 hours), the cancel Jan 15 12:00 on day 13 (churned after 13.5 days), active Jan 20 on day 18.
+    u1 with a 2-day horizon: pre-window [Jan 2, Jan 4) holds the feedback of Jan 3, not the activity of Jan 1;
+    the window [Jan 4, Jan 6) both purchases of Jan 5 (one active day)."""
+    u2 = te.experiment_users(hm, "pricing", horizon_days=H).to_pandas().set_index("user_id").loc["u2"]
+    assert (u2.active_days, u2.purchases, u2.revenue, u2.converted) == (3, 1, 8.0, 1)
+    assert u2.purchase_days == pytest.approx(10 / 24) and u2.purchase_event == 1
+    assert (u2.retained, u2.churn_event, u2.churn_days) == (0, 1, 13.5)
+    assert (u2.pre_active, u2.pre_active_days, u2.customer_at_assignment) == (1, 1, 0)
+    u1 = users_by_id(hm, horizon_days=2).loc["u1"]
+    assert (u1.pre_active_days, u1.pre_feedback, u1.pre_active) == (1, 1, 1)
+    assert (u1.purchases, u1.revenue, u1.active_days, u1.adopted) == (2, 15.0, 1, 0)
+
+
 def test_retention_needs_the_horizon_plus_the_inactivity_window(hm):
     """With a 50-day horizon u1's window ends Feb 23 (observed) but churn by then is
     only known 30 days later, Mar 24 <= Mar 31; with 60 days it would be Apr 3: not known.
