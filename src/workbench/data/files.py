@@ -95,7 +95,7 @@ def scan_folder(folder: Path) -> Folder:
         if len(paths) > 1:
             found.violations.append(Violation(table, None, f"both .parquet and .csv given ({table}.parquet, {table}.csv): keep exactly one of the two", 0))
             continue
-        problem = _file_problem(paths[0])
+        problem = _file_problem(paths[0], TABLES[table].required_columns)
         if problem:
             found.violations.append(Violation(table, None, problem, 0))
         else:
@@ -163,8 +163,9 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> tuple[bytes, bool]:
         os.close(fd)
 
 
-def _file_problem(path: Path) -> str | None:
-    """Everything wrong with a table file or dataset.yml before an engine reads it."""
+def _file_problem(path: Path, required: list[str] = ()) -> str | None:
+    """Everything wrong with a table file (with ``required`` columns) or
+    dataset.yml before an engine reads it."""
     problem = _stat_problem(path)
     if problem:
         return problem
@@ -173,9 +174,9 @@ def _file_problem(path: Path) -> str | None:
     except OSError as exc:
         return f"{path.name} cannot be read: {_reason(exc, path.name)}"
     if path.suffix == ".csv":
-        return _csv_problem(path.name, head, at_end)
+        return _csv_problem(path.name, head, at_end, required)
     if path.suffix == ".parquet":
-        return _parquet_problem(path, head)
+        return _parquet_problem(path, head, required)
     return None
 
 
@@ -187,7 +188,7 @@ def _not_utf8(name: str, head: bytes) -> str | None:
     return None
 
 
-def _csv_problem(name: str, head: bytes, at_end: bool) -> str | None:
+def _csv_problem(name: str, head: bytes, at_end: bool, required) -> str | None:
     """A CSV file's first 64 KiB: UTF-8, a header, as many values on every line."""
     if not head.strip():
         what = "empty (0 bytes)" if not head else "blank"
@@ -199,7 +200,7 @@ def _csv_problem(name: str, head: bytes, at_end: bool) -> str | None:
         text = codecs.getincrementaldecoder("utf-8-sig")().decode(head, final=at_end)
     except UnicodeDecodeError as exc:
         line = head[: exc.start].count(b"\n") + 1
-        return f"{name} is not UTF-8 text: byte 0x{head[exc.start]:02x} on line {line} is not UTF-8; save the file as UTF-8"
+        return f"{name} is not UTF-8 text (byte 0x{head[exc.start]:02x} on line {line}): save the file as UTF-8"
     if "\x00" in text:
         return f"{name} holds NUL bytes, so it is not a text file: write the table as CSV text (or as {Path(name).stem}.parquet)"
     if not at_end and "\n" in text:
@@ -217,7 +218,11 @@ def _csv_problem(name: str, head: bytes, at_end: bool) -> str | None:
     header = rows[0][1] if rows else []
     if not any(h.strip() for h in header):
         return f"{name}: the first line is blank; it must be a header naming the columns"
-    problem = names_problem(name, header)
+    if len(header) == 1:
+        sep = next((s for s in (";", "\t", "|") if s in header[0]), None)
+        if sep:
+            return f"{name} separates values with {sep!r}: the contract's CSV uses commas (first line: {header[0][:120]})"
+    problem = names_problem(name, header, required)
     if problem:
         return problem
     for line, row in rows[1:]:
@@ -230,7 +235,7 @@ def _csv_problem(name: str, head: bytes, at_end: bool) -> str | None:
     return None
 
 
-def _parquet_problem(path: Path, head: bytes) -> str | None:
+def _parquet_problem(path: Path, head: bytes, required) -> str | None:
     import pyarrow.parquet as pq
 
     name = path.name
@@ -249,7 +254,7 @@ def _parquet_problem(path: Path, head: bytes) -> str | None:
         names = pq.read_schema(path).names
     except Exception as exc:  # pyarrow's errors for a broken footer are of several kinds
         return f"{name} cannot be read as Parquet: {_first_line(exc)}"
-    return names_problem(name, names)
+    return names_problem(name, names, required)
 
 
 def _texty(head: bytes) -> bool:
@@ -260,8 +265,15 @@ def _texty(head: bytes) -> bool:
     return b"\x00" not in head[:512]
 
 
-def names_problem(name: str, names: list[str]) -> str | None:
-    """Column names a table cannot have: unnamed columns, names given twice."""
+def names_problem(name: str, names: list[str], required=()) -> str | None:
+    """Column names a table cannot have: none of the ``required`` ones (no
+    header), unnamed columns, names given twice."""
+    if len(required) > 1 and not any(n in required for n in names):
+        shown = ", ".join(str(n) for n in names[:6]) + (", ..." if len(names) > 6 else "")
+        return (
+            f"none of the required columns {', '.join(required)} is in {name} (columns found: {shown}); "
+            "its first line must be the header naming the columns"
+        )
     blank = [str(i + 1) for i, n in enumerate(names) if not str(n).strip()]
     if blank:
         which = ", ".join(blank)
@@ -270,7 +282,7 @@ def names_problem(name: str, names: list[str]) -> str | None:
             "(pandas writes an unnamed index column unless told index=False)"
         )
     seen, twice = set(), []
-    for n in names:
+    for n in (str(n).strip() for n in names):  # readers trim names in a CSV header: ' a' and 'a' are one name
         if n in seen and n not in twice:
             twice.append(n)
         seen.add(n)
@@ -309,11 +321,13 @@ def read_meta(path: Path | None) -> tuple[dict, list[Violation]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        return bad(f"is not UTF-8 text: byte 0x{data[exc.start]:02x} on line {line} is not UTF-8; save the file as UTF-8")
+        return bad(f"is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}): save the file as UTF-8")
     try:
         meta = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         return bad(f"not valid YAML: {' '.join(str(exc).split())}")
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. a date like 2024-13-45 that YAML reads as a date
+        return bad(f"not valid YAML: {exc} (is a date in it not a real date?)")
     if meta is None:
         return {}, []
     if not isinstance(meta, dict):
@@ -333,7 +347,9 @@ def observation_end_of(meta: dict) -> pd.Timestamp | None:
     if value is None or value == "":
         return None
     example = "write a date, or a date and time, e.g. 2024-06-30 or '2024-06-30 23:59:59'"
-    if isinstance(value, (bool, int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
+    if isinstance(value, bool):
+        raise ValueError(f"is {value!r}, not a date: {example}")
+    if isinstance(value, (int, float)) or (isinstance(value, str) and _NUMBER.fullmatch(value.strip())):
         raise ValueError(f"is {value!r}, a number, not a date: {example}")
     if not isinstance(value, (str, _dt.date)):
         raise ValueError(f"is a {type(value).__name__}, not a date: {example}")
