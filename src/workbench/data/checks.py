@@ -1,18 +1,20 @@
 """Checking a dataset folder against the contract: every rule of
 :mod:`workbench.data.contract`, every violation at once.
 
-Cost: the rules of one table are counted in one aggregate query (a
-``count(where=...)`` per rule), the rules that need the users (user exists,
-not before signup) in one more over a join, uniqueness in a group-by; example
-rows are fetched only for the rules that fail.
+Cost: each table is read once for a probe, one aggregate query of cheap
+values (counts of values, minima, maxima; events grouped by type,
+assignments by experiment) from which every rule of its own columns is
+judged; the rules against users (user exists, not before signup) take one
+join. Rows are counted, and example rows fetched, only for the rules the
+probe shows may be broken, so a valid dataset costs two passes over events.
 
 One cause, one violation: a column of the wrong type skips every rule that
 reads it; a value that does not parse is not also "null"; an amount is judged
-only on rows whose event type is valid; rows of an event with no user_id are
-not also "user not found"; a dataset without users is not checked against
-its users. Events, signups and assignments after ``observation_end`` are not
-violations: they are counted into a notice (the analysis tables leave them
-out), so nothing is cut silently.
+only on rows whose event type is valid; an event without a user_id is not
+also "user not found"; a dataset without users (or with users without ids)
+is not checked for unknown users. Events, signups and assignments after
+``observation_end`` are not violations: a notice counts them (the analysis
+tables leave them out), so nothing is cut silently.
 """
 
 from __future__ import annotations
@@ -24,11 +26,10 @@ from typing import Callable
 import ibis
 import pandas as pd
 
-from workbench.data.contract import CONTROL_ARM, EVENT_TYPES, META_FILE, RESERVED_ATTRIBUTES, RESERVED_PREFIX, TABLES, reserved
-from workbench.data.files import observation_end_of, read_meta, read_table, scan_folder
+from workbench.data.columns import OpenTable, engine_error, open_table, unreadable
+from workbench.data.contract import CONTROL_ARM, EVENT_TYPES, META_FILE, TABLES
+from workbench.data.files import observation_end_of, read_meta, scan_folder
 from workbench.errors import Violation
-
-_TYPES = {"string": "string", "timestamp": "timestamp", "date": "date", "float": "float64"}
 _NOT_PURCHASE = tuple(t for t in EVENT_TYPES if t != "purchase")
 
 
@@ -52,7 +53,7 @@ def check_folder(folder: Path, con, *, check: bool = True) -> Checked:
     out.violations += _missing_tables(found.present, found.unknown)
     prepared = {}
     for name, path in found.tables.items():
-        t = _prepare(con, name, path, out.violations)
+        t = open_table(con, name, path, out.violations)
         if t is not None:
             prepared[name] = t
     out.tables = {n: t.typed for n, t in prepared.items()}
@@ -62,7 +63,7 @@ def check_folder(folder: Path, con, *, check: bool = True) -> Checked:
     return out
 
 
-# ------------------------------------------------------------------ tables and columns
+# ------------------------------------------------------------------ tables
 def _missing_tables(present: set[str], unknown: list[str]) -> list[Violation]:
     def near(table):
         like = [u for u in unknown if u.lower().startswith(table)]
@@ -76,147 +77,21 @@ def _missing_tables(present: set[str], unknown: list[str]) -> list[Violation]:
     return problems
 
 
-@dataclass
-class _Table:
-    """One table as read: raw columns, typed columns, and what is known about them."""
-
-    name: str
-    file: str
-    typed: ibis.Table  # contract columns cast to their types, blank text as null
-    rel: ibis.Table  # raw columns plus wb_t_<column>, the typed values: what single-table rules count on
-    missing: dict[str, ibis.Value]  # per contract column: null, or blank text
-    unparsed: dict[str, ibis.Value]  # per text column that must parse: given but does not parse
-    broken: set[str]  # contract columns of a type that cannot hold their values
-    failed: bool = False  # the engine could not read it: nothing more is checked
-
-    def ok(self, *columns: str) -> bool:
-        return not self.failed and all(c in self.typed.columns and c not in self.broken for c in columns)
-
-    def value(self, column: str) -> ibis.Value:
-        return self.rel[f"wb_t_{column}"]
-
-
-def _kind(dtype) -> str:
-    if dtype.is_null() or (dtype.is_unknown() and "NULL" in str(dtype)):  # DuckDB reads Parquet's null type as unknown NULL
-        return "null"
-    if dtype.is_string():
-        return "string"
-    if dtype.is_timestamp():
-        return "timestamp"
-    if dtype.is_date():
-        return "date"
-    if dtype.is_numeric():
-        return "number"
-    return str(dtype)
-
-
-def _cast(c: ibis.Value, kind: str, dtype: str) -> ibis.Value | None:
-    """``c`` as the contract's ``dtype`` (text is tried, and may give nulls),
-    or None if a column of this kind cannot hold such values."""
-    if kind == "null":  # a column without a single value (pandas writes all-None columns so)
-        return ibis.null(_TYPES[dtype])
-    if dtype == "string":
-        return c if kind == "string" else c.cast("string") if kind in ("number", "timestamp", "date") else None
-    if dtype == "timestamp":
-        if kind == "timestamp":
-            return c.cast("timestamp") if c.type().timezone else c
-        return c.try_cast("timestamp") if kind in ("string", "date") else None
-    if dtype == "date":
-        return c if kind == "date" else c.date() if kind == "timestamp" else c.try_cast("date") if kind == "string" else None
-    return c.cast("float64") if kind == "number" else c.try_cast("float64") if kind == "string" else None
-
-
-def _prepare(con, name: str, path: Path, violations: list[Violation]) -> _Table | None:
-    """Open one table and type its contract columns; None if it cannot be
-    used at all (unreadable, required columns missing)."""
-    spec = TABLES[name]
-    try:
-        raw = read_table(con, path)
-    except Exception as exc:
-        if not _engine_error(exc):
-            raise
-        violations.append(Violation(name, None, _unreadable(path.name, exc), 0))
-        return None
-    missing = [c for c in spec.required_columns if c not in raw.columns]
-    if missing:
-        violations += _missing_columns(name, path, missing, list(raw.columns))
-        return None
-    if name == "users":
-        violations += _reserved_attributes(list(raw.columns))
-    casts, broken = {}, set()
-    for col in spec.columns:
-        if col.name not in raw.columns:
-            continue
-        c = raw[col.name]
-        typed = _cast(c, _kind(c.type()), col.dtype)
-        if typed is None:
-            violations.append(Violation(name, col.name, f"must be a {col.dtype}, found a column of type {c.type()}: write it as {_TYPES[col.dtype]}", 0))
-            broken.add(col.name)
-            typed = ibis.null(_TYPES[col.dtype])
-        elif c.type().is_string() and col.dtype != "string":
-            typed = (c.strip() == "").ifelse(ibis.null(typed.type()), typed)
-        casts[col.name] = typed
-    rel = raw.mutate(**{f"wb_t_{k}": v for k, v in casts.items()})
-    missing_value, unparsed = {}, {}
-    for col in spec.columns:
-        if col.name not in casts or col.name in broken:
-            continue
-        c = rel[col.name]
-        if c.type().is_string() and col.dtype != "string":  # text to parse: blank is missing
-            missing_value[col.name] = c.isnull() | (c.strip() == "")
-            unparsed[col.name] = ~missing_value[col.name] & rel[f"wb_t_{col.name}"].isnull()
-        elif c.type().is_string():  # a string: empty is missing (trimming every id would cost a scan's worth)
-            missing_value[col.name] = c.isnull() | (c == "")
-        else:
-            missing_value[col.name] = c.isnull()
-    return _Table(name, path.name, raw.mutate(**casts), rel, missing_value, unparsed, broken)
-
-
-def _reserved_attributes(columns: list[str]) -> list[Violation]:
-    clash = reserved(c for c in columns if TABLES["users"].column(c) is None)
-    if not clash:
-        return []
-    many = len(clash) > 1
-    rule = (
-        f"attribute name{'s' if many else ''} {', '.join(clash)} {'are' if many else 'is'} used by the analysis tables for "
-        f"their own columns: rename {'them' if many else 'it'} in users (e.g. {clash[0]} to user_{clash[0]}). "
-        f"Reserved: {', '.join(sorted(RESERVED_ATTRIBUTES))}, and any name starting with {RESERVED_PREFIX}"
-    )
-    return [Violation("users", ", ".join(clash), rule, 0)]
-
-
-def _missing_columns(name: str, path: Path, missing: list[str], found: list[str]) -> list[Violation]:
-    columns = ", ".join(found) or "none"
-    out = []
-    for c in missing:
-        near = next((f for f in found if f.strip().lower() == c), None)
-        if near is not None:
-            out.append(Violation(name, c, f"required column missing: {path.name} has {near!r}; rename it to {c} (column names are exact)", 0))
-        else:
-            out.append(Violation(name, c, f"required column missing (columns found: {columns})", 0))
-    return out
-
-
 # ------------------------------------------------------------------ running checks
 @dataclass
-class _Check:
-    metric: ibis.Scalar  # the check applies when this is > 0
-    report: Callable[[int], None] | None  # called with the metric's value; None: the value is only read
+class _Rule:
+    """One rule on the rows of a relation: ``bad`` marks the rows that break
+    it. With ``suspect``, the rule is judged from cheap aggregates (counts,
+    minima, maxima: the probe) and its rows are counted only if the probe
+    says some may break it; without, they are counted in the probe query."""
 
-
-def _engine_error(exc: Exception) -> bool:
-    """An error of the engine reading the data (not a bug in the checks)."""
-    from ibis.common.exceptions import IbisError
-
-    return not isinstance(exc, (IbisError, TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError))
-
-
-def _unreadable(file: str, exc: Exception) -> str:
-    lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    text = "; ".join(lines[:3])[:400] or type(exc).__name__
-    if "unicode" in text.lower() or "utf-8" in text.lower():
-        return f"{file} is not UTF-8 text ({text}); save the file as UTF-8"
-    return f"{file} cannot be read: {text}"
+    table: str
+    column: str | None
+    text: str
+    bad: ibis.Value
+    show: list[str]
+    suspect: Callable[[pd.DataFrame], bool] | None = None
+    notice: Callable[[int], str] | None = None  # a notice, not a violation: its text for n rows
 
 
 def _examples(expr: ibis.Table, columns: list[str]) -> list[dict]:
@@ -225,93 +100,160 @@ def _examples(expr: ibis.Table, columns: list[str]) -> list[dict]:
     return [{k: (None if pd.isna(v) else str(v)) for k, v in row.items()} for row in df.to_dict("records")]
 
 
-def _run(rel: ibis.Table, checks: dict[str, _Check], t: _Table | None, out: Checked) -> dict | None:
-    """Compute every check on ``rel`` in one query and report those that
-    apply; the values by name, or None if the engine could not read the data."""
-    if not checks:
-        return {}
+def _guarded(t: OpenTable, out: Checked, run: Callable[[], object]):
+    """``run()``, with an engine error reading ``t`` reported as a violation
+    (and ``t`` marked failed, so nothing more is checked on it): None then."""
     try:
-        row = rel.aggregate(**{k: c.metric for k, c in checks.items()}).to_pandas().iloc[0]
-        values = {k: (0 if row[k] is None or pd.isna(row[k]) else int(row[k])) for k in checks}  # an empty sum is NULL
-        for k, c in checks.items():
-            if c.report is not None and values[k] > 0:
-                c.report(values[k])
+        return run()
     except Exception as exc:
-        if not _engine_error(exc) or t is None:
+        if not engine_error(exc):
             raise
-        out.violations.append(Violation(t.name, None, _unreadable(t.file, exc), 0))
+        out.violations.append(Violation(t.name, None, unreadable(t.file, exc), 0))
         t.failed = True
         return None
-    return values
 
 
-def _count(rel: ibis.Table, bad: ibis.Value, table: str, column: str | None, rule: str, show: list[str], out: Checked) -> _Check:
-    def report(n):
-        out.violations.append(Violation(table, column, rule, n, _examples(rel.filter(bad), show)))
+def _check(rel: ibis.Table, probe: dict, rules: list[_Rule], t: OpenTable, out: Checked, by: str | None = None) -> pd.DataFrame | None:
+    """One query over ``rel`` (grouped ``by`` a column with few values, if
+    given) computing the ``probe`` and the rows of the rules without a
+    ``suspect``; then the suspected rules' rows; report every rule broken.
+    The probe's values (one row per group), or None if the engine failed."""
+    exact = {f"wb_rule_{i}": rel.count(where=r.bad) for i, r in enumerate(rules) if r.suspect is None}
+    metrics = {"wb_n": rel.count(), **probe, **exact}
 
-    return _Check(rel.count(where=bad), report)
+    def run():
+        q = rel.group_by(by).aggregate(**metrics) if by else rel.aggregate(**metrics)
+        values = q.to_pandas()
+        for i, r in enumerate(rules):
+            if r.suspect is None:
+                n = _total(values, f"wb_rule_{i}")
+            else:
+                n = int(rel.count(where=r.bad).execute()) if r.suspect(values) else 0
+            if n and r.notice is not None:
+                out.notices.append(r.notice(n))
+            elif n:
+                out.violations.append(Violation(r.table, r.column, r.text, n, _examples(rel.filter(r.bad), r.show)))
+        return values
+
+    return _guarded(t, out, run)
 
 
-def _basic(t: _Table, show: list[str], out: Checked, *, minimum_where=None) -> dict[str, _Check]:
-    """Not null, parses, finite, minimum: the rules of each column on its own."""
-    checks, rel = {}, t.rel
+def _total(values: pd.DataFrame, column: str) -> int:
+    return int(pd.to_numeric(values[column]).fillna(0).sum())
+
+
+def _probe(t: OpenTable, by: str | None = None, smallest: tuple[str, ...] = ()) -> dict:
+    """Cheap aggregates that tell whether a column's rules may be broken:
+    counts of values (raw and typed), minima and maxima of numbers, maxima of
+    timestamps, and minima of the columns in ``smallest`` (an empty string is
+    the smallest string)."""
+    probe = {}
+    for col in TABLES[t.name].columns:
+        name = col.name
+        if not t.ok(name) or name == by:
+            continue
+        v = t.value(name)
+        probe[f"nv_{name}"] = v.count()
+        if name in t.unparsed:
+            probe[f"nr_{name}"] = t.rel[name].count()
+        if col.dtype == "float" or name in smallest:
+            probe[f"min_{name}"] = v.min()
+        if col.dtype in ("float", "timestamp"):
+            probe[f"max_{name}"] = v.max()
+    return probe
+
+
+def _column_rules(t: OpenTable, show: list[str], end, *, by: str | None = None, minimum_where=None, late=None) -> list[_Rule]:
+    """Not null, parses, finite, minimum, after the observation end: the
+    rules of each contract column on its own, judged from :func:`_probe`."""
+    rules = []
     for col in TABLES[t.name].columns:
         name = col.name
         if not t.ok(name):
             continue
+        nv = f"nv_{name}"
         if col.not_null:
-            checks[f"null_{name}"] = _count(rel, t.missing[name], t.name, name, "must not be null", show, out)
+            if name == by:  # the grouping key: its groups say it
+                suspect = lambda d, k=name: bool(d[k].isna().any() or (d[k] == "").any())  # noqa: E731
+            else:  # fewer values than rows, or an empty string (where the probe has the minimum)
+                suspect = lambda d, k=name: _total(d, f"nv_{k}") < _total(d, "wb_n") or _empty(d, k)  # noqa: E731
+            rules.append(_Rule(t.name, name, "must not be null", t.missing[name], show, suspect))
         if name in t.unparsed:
             rule = f"values that do not parse as a {col.dtype}"
-            checks[f"parse_{name}"] = _count(rel, t.unparsed[name], t.name, name, rule, [*show, name], out)
+            suspect = lambda d, k=name: _total(d, f"nr_{k}") > _total(d, f"nv_{k}")  # noqa: E731
+            rules.append(_Rule(t.name, name, rule, t.unparsed[name], [*show, name], suspect))
         if col.dtype == "float":
             v = t.value(name)
-            rule = "must be a finite number: NaN, infinity and numbers too large for a float (e.g. 1e309) are not values; leave the cell empty where there is none"
-            checks[f"finite_{name}"] = _count(rel, v.isnan() | v.isinf(), t.name, name, rule, [*show, name], out)
+            rule = (
+                "must be a finite number: NaN, infinity and numbers too large for a float (e.g. 1e309) "
+                "are not values; leave the cell empty where there is none"
+            )
+            rules.append(_Rule(t.name, name, rule, v.isnan() | v.isinf(), [*show, name], lambda d, k=name: _non_finite(d, k)))
             if col.minimum is not None:
                 below = (v < col.minimum) & ~v.isinf()
-                if minimum_where is not None:
-                    below = below & minimum_where
-                checks[f"min_{name}"] = _count(rel, below, t.name, name, f"must be >= {col.minimum:g}", [*show, name], out)
-    return checks
+                below = below if minimum_where is None else below & minimum_where
+                suspect = lambda d, k=name, m=col.minimum: bool((_given(d, k) & (d[f"min_{k}"] < m)).any())  # noqa: E731
+                rules.append(_Rule(t.name, name, f"must be >= {col.minimum:g}", below, [*show, name], suspect))
+        if late and name == late[0] and end is not None:
+            rules.append(_after_end(t, name, end, late[1]))
+    return rules
 
 
-def _after_end(t: _Table, column: str, end: pd.Timestamp | None, what: tuple[str, str], out: Checked) -> dict[str, _Check]:
+def _empty(d: pd.DataFrame, column: str) -> bool:
+    smallest = d.get(f"min_{column}")
+    return smallest is not None and pd.api.types.is_string_dtype(smallest) and bool((smallest == "").any())
+
+
+def _given(d: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(d[f"nv_{column}"]).fillna(0) > 0
+
+
+def _non_finite(d: pd.DataFrame, column: str) -> bool:
+    """A NaN or infinite value among the column's values: NaN sorts above
+    every number (DuckDB, Spark), so it shows in the maximum."""
+    lo, hi = pd.to_numeric(d[f"min_{column}"]), pd.to_numeric(d[f"max_{column}"])
+    return bool((_given(d, column) & (hi.isna() | lo.isna() | (hi == float("inf")) | (lo == float("-inf")))).any())
+
+
+def _after_end(t: OpenTable, column: str, end: pd.Timestamp, what: tuple[str, str]) -> _Rule:
     """A notice counting rows after the observation end (the tables leave them out)."""
-    if end is None or not t.ok(column):
-        return {}
-    v = t.value(column)
-    late = v > ibis.literal(end.to_pydatetime(), type="timestamp")
+    end_lit = ibis.literal(end.to_pydatetime(), type="timestamp")
+    late = t.value(column) > end_lit
 
-    def report(n):
+    def notice(n):
         last = pd.Timestamp(t.rel.filter(late)[f"wb_t_{column}"].max().execute())
         one, many = what
-        out.notices.append(
+        return (
             f"{t.name}: {n:,} {one if n == 1 else many} after observation_end {end} ({META_FILE}; the last at {last}) "
             f"{'is' if n == 1 else 'are'} left out of every analysis; to include {'it' if n == 1 else 'them'}, "
             f"set observation_end to {last} or later"
         )
 
-    return {f"late_{column}": _Check(t.rel.count(where=late), report)}
+    def suspect(d):
+        latest = pd.to_datetime(d[f"max_{column}"]).max()
+        return not pd.isna(latest) and pd.Timestamp(latest) > end
+
+    return _Rule(t.name, column, "", late, [], suspect, notice)
 
 
-def _unique(t: _Table, keys: list[str], out: Checked) -> None:
-    if not t.ok(*keys):
-        return
+def _unique(t: OpenTable, keys: list[str], out: Checked) -> None:
+    """(keys) unique, counted exactly with a group-by: the rows of repeated keys."""
     typed = t.typed
     rows = typed.filter([typed[k].notnull() for k in keys])
     groups = rows.group_by(keys).aggregate(n=rows.count())
     dup = groups.filter(groups.n > 1)
-    rule = f"({', '.join(keys)}) must be unique"
 
-    def report(n):
-        out.violations.append(Violation(t.name, ", ".join(keys), rule, n, _examples(dup, [*keys, "n"])))
+    def run():
+        n = dup.n.sum().execute()
+        if n is not None and not pd.isna(n) and int(n):  # an empty sum is NULL
+            rule = f"({', '.join(keys)}) must be unique"
+            out.violations.append(Violation(t.name, ", ".join(keys), rule, int(n), _examples(dup, [*keys, "n"])))
 
-    _run(groups, {"dup": _Check(groups.n.sum(where=groups.n > 1), report)}, t, out)
+    _guarded(t, out, run)
 
 
 # ------------------------------------------------------------------ the rules
-def _validate(tables: dict[str, _Table], end: pd.Timestamp | None, out: Checked) -> None:
+def _validate(tables: dict[str, OpenTable], end: pd.Timestamp | None, out: Checked) -> None:
     users = tables.get("users")
     keys = _users(users, end, out) if users is not None else None
     if "events" in tables:
@@ -330,99 +272,120 @@ class _Users:
     complete: bool  # every user has a user_id: an id not among them is unknown, not a follow-on
 
 
-def _users(u: _Table, end, out: Checked) -> _Users | None:
+def _users(u: OpenTable, end, out: Checked) -> _Users | None:
     """Check users; the users to check other tables against, or None if they
     cannot be (no rows, unreadable)."""
     show = ["user_id", "signup_at", "channel", "segment"]
-    checks = _basic(u, show, out)
-    checks["rows"] = _Check(u.rel.count(), None)
-    checks |= _after_end(u, "signup_at", end, ("signup", "signups"), out)
-    if end is not None and u.ok("signup_at"):
-        checks["observed"] = _Check(u.rel.count(where=u.value("signup_at") <= ibis.literal(end.to_pydatetime(), type="timestamp")), None)
-    values = _run(u.rel, checks, u, out)
+    probe = _probe(u, smallest=("user_id", "signup_at"))
+    if u.ok("user_id"):
+        probe["ids"] = u.rel.user_id.nunique()
+    rules = _column_rules(u, show, end, late=("signup_at", ("signup", "signups")))
+    values = _check(u.rel, probe, rules, u, out)
     if values is None:
         return None
-    if values["rows"] == 0:
+    if _total(values, "wb_n") == 0:
         out.violations.append(Violation("users", None, f"{u.file} has no rows: a dataset needs at least one user (one row per person who used the product)", 0))
         return None
-    if "observed" in values and values["observed"] == 0 and not any(v.table == "users" and v.column == "signup_at" for v in out.violations):
-        first = pd.Timestamp(u.typed.signup_at.min().execute())
-        out.violations.append(Violation(META_FILE, "observation_end", f"{end} is before every signup (the first is {first}), so nothing is observed: set a later observation_end", 0))
-    before = len(out.violations)
-    _unique(u, ["user_id"], out)
-    duplicates = len(out.violations) > before
+    first = pd.to_datetime(values["min_signup_at"]).iloc[0] if "min_signup_at" in values else None
+    if end is not None and first is not None and not pd.isna(first) and pd.Timestamp(first) > end:
+        out.violations.append(Violation(META_FILE, "observation_end", f"{end} is before every signup (the first is {pd.Timestamp(first)}), so nothing is observed: set a later observation_end", 0))
+    duplicates = u.ok("user_id") and _total(values, "ids") < _total(values, "nv_user_id")
+    if duplicates:
+        _unique(u, ["user_id"], out)
     typed = u.typed
     if u.ok("user_id", "referred_by"):
         refs = typed.filter(typed.referred_by.notnull()).select("user_id", "referred_by")
         ids = typed.select(wb_ref=typed.user_id).distinct() if duplicates else typed.select(wb_ref=typed.user_id)
         j = refs.left_join(ids, refs.referred_by == ids.wb_ref)
-        _run(j, {"ref": _count(j, j.wb_ref.isnull(), "users", "referred_by", "referred_by names no existing user_id", ["user_id", "referred_by"], out)}, u, out)
+        _check(j, {}, [_Rule("users", "referred_by", "referred_by names no existing user_id", j.wb_ref.isnull(), ["user_id", "referred_by"])], u, out)
     if u.failed or not u.ok("user_id"):
         return None
     signup = typed.signup_at if u.ok("signup_at") else ibis.null("timestamp")
     keys = typed.filter(typed.user_id.notnull()).select(wb_uid=typed.user_id, signup_at=signup)
     if duplicates:  # one row per user, so counts over a join are not multiplied
         keys = keys.group_by("wb_uid").aggregate(signup_at=keys.signup_at.min())
-    return _Users(keys, values.get("null_user_id", 0) == 0)
+    complete = _total(values, "nv_user_id") == _total(values, "wb_n") and not _empty(values, "user_id")
+    return _Users(keys, complete)
 
 
-def _against_users(t: _Table, users: _Users | None, column: str, out: Checked) -> None:
-    """user_id exists in users; ``column`` not before the user's signup."""
+def _against_users(t: OpenTable, users: _Users | None, column: str, out: Checked) -> None:
+    """user_id exists in users; ``column`` not before the user's signup. One
+    join; the unknown ids are seen in the counts of both sides' ids."""
     if users is None or t.failed or not t.ok("user_id"):
         return
     keys = users.keys
     cols = ["user_id", column] if t.ok(column) else ["user_id"]
     j = t.typed.select(*cols).left_join(keys, t.typed.user_id == keys.wb_uid)
-    checks = {}
+    rules, probe = [], {"ids": j.user_id.count(), "found": j.wb_uid.count()}
     if users.complete:
-        checks["unknown"] = _count(j, j.user_id.notnull() & j.wb_uid.isnull(), t.name, "user_id", "user_id not found in users", cols, out)
+        unknown = j.user_id.notnull() & j.wb_uid.isnull()
+        suspect = lambda d: _total(d, "found") < _total(d, "ids")  # noqa: E731
+        rules.append(_Rule(t.name, "user_id", "user_id not found in users", unknown, cols, suspect))
     if t.ok(column):
-        rule = f"{column} before the user's signup_at"
-        checks["early"] = _count(j, j[column] < j.signup_at, t.name, column, rule, ["user_id", column, "signup_at"], out)
-    _run(j, checks, t, out)
+        rules.append(_Rule(t.name, column, f"{column} before the user's signup_at", j[column] < j.signup_at, ["user_id", column, "signup_at"]))
+    _check(j, probe, rules, t, out)
 
 
-def _events(e: _Table, keys, end, out: Checked) -> None:
+def _events(e: OpenTable, users, end, out: Checked) -> None:
+    """One query grouped by event type (a handful of groups: the type rules
+    and the per-type amount rules are read off the groups), then the join."""
     show = ["user_id", "event_at", "event_type", "amount"]
-    rel, typed = e.rel, e.typed
-    is_purchase = rel.event_type == "purchase" if e.ok("event_type") else None
-    checks = _basic(e, show, out, minimum_where=is_purchase)
-    if e.ok("event_type"):
+    rel = e.rel
+    by = "event_type" if e.ok("event_type") else None
+    is_purchase = rel.event_type == "purchase" if by else None
+    probe = _probe(e, by)
+    rules = _column_rules(e, show, end, by=by, minimum_where=is_purchase, late=("event_at", ("event", "events")))
+    if by:
+        keys = lambda d: set(d["event_type"].dropna()) - {""}  # noqa: E731
         bad = ~e.missing["event_type"] & ~rel.event_type.isin(EVENT_TYPES)
-        checks["type"] = _count(rel, bad, "events", "event_type", f"event_type must be one of {', '.join(EVENT_TYPES)}", show, out)
-        if "amount" not in typed.columns:
-            checks["no_amount_column"] = _count(rel, is_purchase, "events", "amount", "purchase events but no amount column: add amount", show, out)
+        rule = f"event_type must be one of {', '.join(EVENT_TYPES)}"
+        rules.append(_Rule("events", "event_type", rule, bad, show, lambda d: bool(keys(d) - set(EVENT_TYPES))))
+        if "amount" not in e.typed.columns:
+            rules.append(_Rule("events", "amount", "purchase events but no amount column: add amount", is_purchase, show, lambda d: "purchase" in keys(d)))
         elif e.ok("amount"):
             amount = e.value("amount")
+            purchases = lambda d: d[d["event_type"] == "purchase"]  # noqa: E731
+            others = lambda d: d[d["event_type"].isin(_NOT_PURCHASE)]  # noqa: E731
+            missing = lambda d: _total(purchases(d), "nv_amount") < _total(purchases(d), "wb_n")  # noqa: E731
+            rules.append(_Rule("events", "amount", "purchase without an amount", is_purchase & e.missing["amount"], show, missing))
             given = amount.notnull() & ~amount.isnan() & ~amount.isinf()
-            checks["no_amount"] = _count(rel, is_purchase & e.missing["amount"], "events", "amount", "purchase without an amount", show, out)
+            stray = rel.event_type.isin(_NOT_PURCHASE) & given
             rule = "amount given on a non-purchase event (must be null)"
-            checks["stray_amount"] = _count(rel, rel.event_type.isin(_NOT_PURCHASE) & given, "events", "amount", rule, show, out)
-    checks |= _after_end(e, "event_at", end, ("event", "events"), out)
-    if _run(rel, checks, e, out) is not None:
-        _against_users(e, keys, "event_at", out)
+            rules.append(_Rule("events", "amount", rule, stray, show, lambda d: _total(others(d), "nv_amount") > 0))
+    if _check(rel, probe, rules, e, out, by=by) is not None:
+        _against_users(e, users, "event_at", out)
 
 
-def _assignments(a: _Table, keys, end, out: Checked) -> None:
+def _assignments(a: OpenTable, users, end, out: Checked) -> None:
+    """One query grouped by experiment (repeats of a user and the control arm
+    are read off the groups), then the join."""
     show = ["user_id", "experiment", "arm", "assigned_at"]
-    checks = _basic(a, show, out) | _after_end(a, "assigned_at", end, ("assignment", "assignments"), out)
-    if _run(a.rel, checks, a, out) is None:
-        return
-    _against_users(a, keys, "assigned_at", out)
-    _unique(a, ["experiment", "user_id"], out)
-    if a.ok("experiment", "arm") and not a.failed:
-        t = a.typed
-        arms = t.filter(t.experiment.notnull()).group_by("experiment").aggregate(has_control=(t.arm == CONTROL_ARM).any())
-        rule = f"experiment has no arm named '{CONTROL_ARM}'"
-        _run(arms, {"control": _count(arms, ~arms.has_control, "assignments", "arm", rule, ["experiment"], out)}, a, out)
-
-
-def _kpis(k: _Table, kpi_only: bool, out: Checked) -> None:
-    checks = _basic(k, list(k.typed.columns)[:4], out)
-    checks["rows"] = _Check(k.rel.count(), None)
-    values = _run(k.rel, checks, k, out)
+    rel = a.rel
+    by = "experiment" if a.ok("experiment") else None
+    probe = _probe(a, by)
+    if by and a.ok("user_id"):
+        probe["ids"] = rel.user_id.nunique()
+    if by and a.ok("arm"):
+        probe["controls"] = rel.count(where=rel.arm == CONTROL_ARM)
+    rules = _column_rules(a, show, end, by=by, late=("assigned_at", ("assignment", "assignments")))
+    values = _check(rel, probe, rules, a, out, by=by)
     if values is None:
         return
-    if kpi_only and values["rows"] == 0:
+    _against_users(a, users, "assigned_at", out)
+    if "ids" in values and (pd.to_numeric(values["ids"]) < pd.to_numeric(values["nv_user_id"])).any():
+        _unique(a, ["experiment", "user_id"], out)
+    if "controls" in values:
+        named = values[values["experiment"].notna()]
+        lacking = named[pd.to_numeric(named["controls"]) == 0]
+        if len(lacking):
+            examples = [{"experiment": str(x)} for x in lacking["experiment"][:3]]
+            out.violations.append(Violation("assignments", "arm", f"experiment has no arm named '{CONTROL_ARM}'", len(lacking), examples))
+
+
+def _kpis(k: OpenTable, kpi_only: bool, out: Checked) -> None:
+    values = _check(k.rel, _probe(k), _column_rules(k, list(k.typed.columns)[:4], None), k, out)
+    if values is None:
+        return
+    if kpi_only and _total(values, "wb_n") == 0:
         out.violations.append(Violation("kpis", None, f"{k.file} has no rows: a KPI-only dataset needs at least one period", 0))
     _unique(k, ["unit", "period"] if "unit" in k.typed.columns else ["period"], out)
