@@ -756,3 +756,35 @@ def event_before_signup(folder):
 def numeric_user_ids(folder):
     base(folder, users=users().assign(user_id=[1, 2, 3], referred_by=[None, "1", None]),
          events=events().assign(user_id=[1, 1, 2, 3]))
+
+
+@case(("events", "amount", "purchase events but no amount column: add amount"))
+def purchases_without_an_amount_column(folder):
+    base(folder, events=events().drop(columns="amount"))
+
+
+@case(("assignments", "arm", "must not be null"))
+def assignment_without_an_arm(folder):
+    base(folder, assignments=assignments().assign(arm=["control", None]))
+
+
+@case(("assignments", "experiment", "must not be null"))
+def assignment_without_an_experiment(folder):
+    base(folder, assignments=assignments().assign(experiment=["x", None], arm=["control", "control"]))
+
+
+@case(("kpis", "users", "must not be null"))
+def kpi_without_users(folder):
+    csv(folder, "kpis", kpis().assign(users=[10.0, None]))
+
+
+@case(("assignments", "experiment, user_id", "must be unique"))
+def user_assigned_twice(folder):
+    base(folder, assignments=assignments().assign(user_id=["u1", "u1"]))
+
+
+
+@case(("events", "event_type", "must be a string, found a column of type boolean"))
+def event_type_of_the_wrong_type(folder):
+    base(folder, skip=("events",))
+    parquet(folder, "events", events().assign(event_type=[True, False, True, True], event_at=pd.to_datetime(events().event_at)))
