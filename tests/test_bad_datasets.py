@@ -138,3 +138,35 @@ def test_a_file_without_read_permission_is_named(unreadable):
     assert proc.returncode == 2, proc.stderr
     assert f"{unreadable} cannot be read: permission denied; make it readable for this user (e.g. chmod a+r {unreadable})" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+#: Parquet cases whose verdict comes from the probe's counts, minima and maxima (NaN sorts last on Spark too)
+ON_SPARK = ["amount_nan_in_parquet", "amount_inf_in_parquet", "amount_nan_on_a_cancel_in_parquet", "signup_of_the_wrong_type",
+            "empty_user_id_in_parquet", "zero_users_parquet", "amount_of_the_wrong_type", "event_type_of_the_wrong_type"]
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("name", ON_SPARK)
+def test_the_same_verdicts_on_pyspark(name, tmp_path):
+    """The session is the parity test's (same settings; getOrCreate shares it)."""
+    try:
+        import ibis
+        from pyspark.sql import SparkSession
+    except ImportError:
+        pytest.skip("pyspark is not installed")
+    import shutil
+
+    if not shutil.which("java") and not os.environ.get("JAVA_HOME"):
+        pytest.skip("PySpark needs Java 17")
+    spark = (
+        SparkSession.builder.master("local[2]").appName("workbench-parity").config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false").config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    )
+    case = CASES[name]
+    with pytest.raises(DataError) as info:
+        load_dataset(build(name, tmp_path), backend=ibis.pyspark.connect(spark))
+    found = info.value.violations
+    assert len(found) == len(case.errors), [str(v) for v in found]
+    for expected in case.errors:
+        assert any(matches(v, *expected) for v in found), (expected, [str(v) for v in found])
