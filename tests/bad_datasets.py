@@ -788,3 +788,9 @@ def user_assigned_twice(folder):
 def event_type_of_the_wrong_type(folder):
     base(folder, skip=("events",))
     parquet(folder, "events", events().assign(event_type=[True, False, True, True], event_at=pd.to_datetime(events().event_at)))
+
+
+@case(("users", None, "named pipe (FIFO)"), ("events", "event_at", "values that do not parse as a timestamp"), ("events", "user_id", "must not be null"))
+def events_checked_on_their_own_when_users_cannot_be_read(folder):
+    base(folder, skip=("users",), events=events().assign(event_at=["2024-01-01", "soon", "2024-01-03", "2024-01-04"], user_id=["u1", None, "u2", "u3"]))
+    os.mkfifo(folder / "users.csv")

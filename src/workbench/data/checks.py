@@ -19,6 +19,7 @@ tables leave them out), so nothing is cut silently.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,6 +94,7 @@ class _Rule:
     show: list[str]
     suspect: Callable[[pd.DataFrame], bool] | None = None
     notice: Callable[[int], str] | None = None  # a notice, not a violation: its text for n rows
+    rel: ibis.Table | None = None  # the relation ``bad`` is on, if not the probed one (suspected rules only)
 
 
 def _examples(expr: ibis.Table, columns: list[str]) -> list[dict]:
@@ -126,14 +128,15 @@ def _check(rel: ibis.Table, probe: dict, rules: list[_Rule], t: OpenTable, out: 
         q = rel.group_by(by).aggregate(**metrics) if by else rel.aggregate(**metrics)
         values = q.to_pandas()
         for i, r in enumerate(rules):
+            on = rel if r.rel is None else r.rel
             if r.suspect is None:
                 n = _total(values, f"wb_rule_{i}")
             else:
-                n = int(rel.count(where=r.bad).execute()) if r.suspect(values) else 0
+                n = int(on.count(where=r.bad).execute()) if r.suspect(values) else 0
             if n and r.notice is not None:
                 out.notices.append(r.notice(n))
             elif n:
-                out.violations.append(Violation(r.table, r.column, r.text, n, _examples(rel.filter(r.bad), r.show)))
+                out.violations.append(Violation(r.table, r.column, r.text, n, _examples(on.filter(r.bad), r.show)))
         return values
 
     return _guarded(t, out, run)
@@ -143,18 +146,19 @@ def _total(values: pd.DataFrame, column: str) -> int:
     return int(pd.to_numeric(values[column]).fillna(0).sum())
 
 
-def _probe(t: OpenTable, by: str | None = None, smallest: tuple[str, ...] = ()) -> dict:
+def _probe(t: OpenTable, by: str | None = None, smallest: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> dict:
     """Cheap aggregates that tell whether a column's rules may be broken:
     counts of values (raw and typed), minima and maxima of numbers, maxima of
     timestamps, and minima of the columns in ``smallest`` (an empty string is
-    the smallest string)."""
+    the smallest string). Columns in ``skip`` are probed elsewhere."""
     probe = {}
     for col in TABLES[t.name].columns:
         name = col.name
-        if not t.ok(name) or name == by:
+        if not t.ok(name) or name == by or name in skip:
             continue
         v = t.value(name)
-        probe[f"nv_{name}"] = v.count()
+        if col.not_null or col.dtype == "float" or name in smallest:  # the columns whose rules read it
+            probe[f"nv_{name}"] = v.count()
         if name in t.unparsed:
             probe[f"nr_{name}"] = t.rel[name].count()
         if col.dtype == "float" or name in smallest:
@@ -315,33 +319,55 @@ def _users(u: OpenTable, end, out: Checked) -> _Users | None:
     return _Users(keys, complete)
 
 
-def _against_users(t: OpenTable, users: _Users | None, column: str, out: Checked) -> None:
+def _against_users(t: OpenTable, users: _Users | None, column: str, rules: list[_Rule], out: Checked) -> None:
     """user_id exists in users; ``column`` not before the user's signup. One
-    join; the unknown ids are seen in the counts of both sides' ids."""
+    join, which also probes user_id and ``column`` for their own ``rules``
+    (it reads them anyway); unknown ids show as fewer ids found than given."""
     if users is None or t.failed or not t.ok("user_id"):
         return
-    keys = users.keys
-    cols = ["user_id", column] if t.ok(column) else ["user_id"]
-    j = t.typed.select(*cols).left_join(keys, t.typed.user_id == keys.wb_uid)
-    rules, probe = [], {"ids": j.user_id.count(), "found": j.wb_uid.count()}
+    keys, typed = users.keys, t.value("user_id")
+    cols = {"user_id": typed}
+    if t.ok(column):
+        cols |= {column: t.rel[column], f"wb_t_{column}": t.value(column)}
+    side = t.rel.select(**cols)
+    j = side.left_join(keys, side.user_id == keys.wb_uid)
+    probe = {"nv_user_id": j.user_id.count(), "found": j.wb_uid.count()}
+    if t.ok(column):
+        v = j[f"wb_t_{column}"]
+        probe |= {f"nv_{column}": v.count(), f"max_{column}": v.max()}
+        if column in t.unparsed:
+            probe[f"nr_{column}"] = j[column].count()
+    own = [dataclasses.replace(r, rel=t.rel) for r in rules]
     if users.complete:
         unknown = j.user_id.notnull() & j.wb_uid.isnull()
-        suspect = lambda d: _total(d, "found") < _total(d, "ids")  # noqa: E731
-        rules.append(_Rule(t.name, "user_id", "user_id not found in users", unknown, cols, suspect))
+        suspect = lambda d: _total(d, "found") < _total(d, "nv_user_id")  # noqa: E731
+        own.append(_Rule(t.name, "user_id", "user_id not found in users", unknown, list(cols)[:2], suspect))
     if t.ok(column):
-        rules.append(_Rule(t.name, column, f"{column} before the user's signup_at", j[column] < j.signup_at, ["user_id", column, "signup_at"]))
-    _check(j, probe, rules, t, out)
+        early = j[f"wb_t_{column}"] < j.signup_at
+        own.append(_Rule(t.name, column, f"{column} before the user's signup_at", early, ["user_id", column, "signup_at"]))
+    _check(j, probe, own, t, out)
+
+
+def _per_row(t: OpenTable, users: _Users | None, column: str, rules: list[_Rule]) -> tuple[tuple[str, ...], list[_Rule], list[_Rule]]:
+    """The columns probed in the join with users (if there is one), and the
+    rules split into those judged by the table's own probe and by the join's."""
+    if users is None or not t.ok("user_id"):
+        return (), rules, []
+    joined = ("user_id", column)
+    return joined, [r for r in rules if r.column not in joined], [r for r in rules if r.column in joined]
 
 
 def _events(e: OpenTable, users, end, out: Checked) -> None:
     """One query grouped by event type (a handful of groups: the type rules
-    and the per-type amount rules are read off the groups), then the join."""
+    and the per-type amount rules are read off the groups), then the join,
+    which also judges user_id and event_at on their own."""
     show = ["user_id", "event_at", "event_type", "amount"]
     rel = e.rel
     by = "event_type" if e.ok("event_type") else None
     is_purchase = rel.event_type == "purchase" if by else None
-    probe = _probe(e, by)
     rules = _column_rules(e, show, end, by=by, minimum_where=is_purchase, late=("event_at", ("event", "events")))
+    skip, rules, in_join = _per_row(e, users, "event_at", rules)
+    probe = _probe(e, by, skip=skip)
     if by:
         keys = lambda d: set(d["event_type"].dropna()) - {""}  # noqa: E731
         bad = ~e.missing["event_type"] & ~rel.event_type.isin(EVENT_TYPES)
@@ -360,7 +386,7 @@ def _events(e: OpenTable, users, end, out: Checked) -> None:
             rule = "amount given on a non-purchase event (must be null)"
             rules.append(_Rule("events", "amount", rule, stray, show, lambda d: _total(others(d), "nv_amount") > 0))
     if _check(rel, probe, rules, e, out, by=by) is not None:
-        _against_users(e, users, "event_at", out)
+        _against_users(e, users, "event_at", in_join, out)
 
 
 def _assignments(a: OpenTable, users, end, out: Checked) -> None:
@@ -369,17 +395,18 @@ def _assignments(a: OpenTable, users, end, out: Checked) -> None:
     show = ["user_id", "experiment", "arm", "assigned_at"]
     rel = a.rel
     by = "experiment" if a.ok("experiment") else None
-    probe = _probe(a, by)
+    rules = _column_rules(a, show, end, by=by, late=("assigned_at", ("assignment", "assignments")))
+    skip, rules, in_join = _per_row(a, users, "assigned_at", rules)
+    probe = _probe(a, by, skip=skip)
     if by and a.ok("user_id"):
-        probe["ids"] = rel.user_id.nunique()
+        probe |= {"ids": rel.user_id.nunique(), "given": rel.user_id.count()}
     if by and a.ok("arm"):
         probe["controls"] = rel.count(where=rel.arm == CONTROL_ARM)
-    rules = _column_rules(a, show, end, by=by, late=("assigned_at", ("assignment", "assignments")))
     values = _check(rel, probe, rules, a, out, by=by)
     if values is None:
         return
-    _against_users(a, users, "assigned_at", out)
-    if "ids" in values and (pd.to_numeric(values["ids"]) < pd.to_numeric(values["nv_user_id"])).any():
+    _against_users(a, users, "assigned_at", in_join, out)
+    if "ids" in values and (pd.to_numeric(values["ids"]) < pd.to_numeric(values["given"])).any():
         _unique(a, ["experiment", "user_id"], out)
     if "controls" in values:
         named = values[values["experiment"].notna()]
