@@ -794,3 +794,20 @@ def event_type_of_the_wrong_type(folder):
 def events_checked_on_their_own_when_users_cannot_be_read(folder):
     base(folder, skip=("users",), events=events().assign(event_at=["2024-01-01", "soon", "2024-01-03", "2024-01-04"], user_id=["u1", None, "u2", "u3"]))
     os.mkfifo(folder / "users.csv")
+
+
+@case(("kpis", "revenue", "must be a finite number"))
+def kpi_revenue_nan_in_parquet(folder):
+    """Parquet statistics leave NaN out of a column's minimum and maximum."""
+    table = pa.table({"period": pa.array(pd.to_datetime(kpis().period).dt.date), "users": kpis().users,
+                      "revenue": pa.array([5.0, float("nan")], from_pandas=False)})
+    pq.write_table(table, folder / "kpis.parquet")
+
+
+@case(("events", "event_type", "must be a string"), ("events", "amount", "must be a finite number"))
+def amount_nan_when_event_types_cannot_be_read(folder):
+    _parquet_amounts(folder, [None, float("nan"), None, None])
+    table = pq.read_table(folder / "events.parquet")
+    table = table.set_column(table.schema.get_field_index("event_type"), "event_type", pa.array([True, False, True, True]))
+    pq.write_table(table, folder / "events.parquet")
+

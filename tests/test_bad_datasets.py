@@ -104,7 +104,7 @@ def test_special_files_never_hang_the_command(name, tmp_path):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="root reads any file; the child drops from root to nobody")
-@pytest.mark.parametrize("unreadable", ["users.csv", "dataset.yml"])
+@pytest.mark.parametrize("unreadable", ["users.csv", "dataset.yml", "."])
 def test_a_file_without_read_permission_is_named(unreadable):
     """The kernel refuses the read: a child validates a good folder (so every
     module is imported), drops from root to nobody, and validates a folder
@@ -123,7 +123,7 @@ def test_a_file_without_read_permission_is_named(unreadable):
             (top / name).mkdir(mode=0o755)
             bad_datasets.base(top / name)
             bad_datasets.text(top / name, "dataset.yml", "name: x\n")
-        os.chmod(top / "bad" / unreadable, 0o000)
+        os.chmod(top / "bad" / unreadable, 0o000 if unreadable != "." else 0o711)  # a folder others may enter, not list
         nobody = pwd.getpwnam("nobody")
         code = (
             "import os, sys; from workbench.cli import main\n"
@@ -136,7 +136,11 @@ def test_a_file_without_read_permission_is_named(unreadable):
     finally:
         shutil.rmtree(top)
     assert proc.returncode == 2, proc.stderr
-    assert f"{unreadable} cannot be read: permission denied; make it readable for this user (e.g. chmod a+r {unreadable})" in proc.stderr
+    if unreadable == ".":  # the folder: one error, not also every table missing
+        assert "the folder cannot be listed: permission denied; make it readable for this user (e.g. chmod a+rx bad)" in proc.stderr
+        assert "breaks the contract in 1 way:" in proc.stderr
+    else:
+        assert f"{unreadable} cannot be read: permission denied; make it readable for this user (e.g. chmod a+r {unreadable})" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

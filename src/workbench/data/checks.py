@@ -5,8 +5,10 @@ Cost: each table is read once for a probe, one aggregate query of cheap
 values (counts of values, minima, maxima; events grouped by type,
 assignments by experiment) from which every rule of its own columns is
 judged; the rules against users (user exists, not before signup) take one
-join. Rows are counted, and example rows fetched, only for the rules the
-probe shows may be broken, so a valid dataset costs two passes over events.
+join, which probes the columns it reads too. Rows are counted, and example
+rows fetched, only for the rules the probe shows may be broken. So a valid
+dataset costs two passes over events, reading each column once: event_type
+and amount grouped by type, user_id and event_at in the join.
 
 One cause, one violation: a column of the wrong type skips every rule that
 reads it; a value that does not parse is not also "null"; an amount is judged
@@ -32,6 +34,7 @@ from workbench.data.columns import OpenTable, engine_error, open_table, unreadab
 from workbench.data.contract import CONTROL_ARM, EVENT_TYPES, META_FILE, TABLES
 from workbench.data.files import observation_end_of, read_meta, scan_folder
 from workbench.errors import Violation
+
 _NOT_PURCHASE = tuple(t for t in EVENT_TYPES if t != "purchase")
 
 
@@ -52,7 +55,8 @@ def check_folder(folder: Path, con, *, check: bool = True) -> Checked:
     found = scan_folder(folder)
     meta, meta_problems = read_meta(found.meta)
     out = Checked(meta=meta, violations=[*found.violations, *meta_problems], notices=list(found.notices))
-    out.violations += _missing_tables(found.present, found.unknown)
+    if found.listed:
+        out.violations += _missing_tables(found.present, found.unknown)
     prepared = {}
     for name, path in found.tables.items():
         t = open_table(con, name, path, out.violations)
@@ -148,9 +152,10 @@ def _total(values: pd.DataFrame, column: str) -> int:
 
 def _probe(t: OpenTable, by: str | None = None, smallest: tuple[str, ...] = (), skip: tuple[str, ...] = ()) -> dict:
     """Cheap aggregates that tell whether a column's rules may be broken:
-    counts of values (raw and typed), minima and maxima of numbers, maxima of
+    counts of values (raw and typed), minima of numbers, maxima of
     timestamps, and minima of the columns in ``smallest`` (an empty string is
-    the smallest string). Columns in ``skip`` are probed elsewhere."""
+    the smallest string). Columns in ``skip`` are probed elsewhere. On
+    Parquet an engine may answer them from the file's statistics."""
     probe = {}
     for col in TABLES[t.name].columns:
         name = col.name
@@ -163,7 +168,7 @@ def _probe(t: OpenTable, by: str | None = None, smallest: tuple[str, ...] = (), 
             probe[f"nr_{name}"] = t.rel[name].count()
         if col.dtype == "float" or name in smallest:
             probe[f"min_{name}"] = v.min()
-        if col.dtype in ("float", "timestamp"):
+        if col.dtype == "timestamp":
             probe[f"max_{name}"] = v.max()
     return probe
 
@@ -193,7 +198,8 @@ def _column_rules(t: OpenTable, show: list[str], end, *, by: str | None = None, 
                 "must be a finite number: NaN, infinity and numbers too large for a float (e.g. 1e309) "
                 "are not values; leave the cell empty where there is none"
             )
-            rules.append(_Rule(t.name, name, rule, v.isnan() | _infinite(v), [*show, name], lambda d, k=name: _non_finite(d, k)))
+            # counted in the probe: minima and maxima cannot show a NaN, as Parquet statistics leave NaN out
+            rules.append(_Rule(t.name, name, rule, v.isnan() | _infinite(v), [*show, name]))
             if col.minimum is not None:
                 below = (v < col.minimum) & ~_infinite(v)
                 below = below if minimum_where is None else below & minimum_where
@@ -217,13 +223,6 @@ def _infinite(v: ibis.Value) -> ibis.Value:
 
 def _given(d: pd.DataFrame, column: str) -> pd.Series:
     return pd.to_numeric(d[f"nv_{column}"]).fillna(0) > 0
-
-
-def _non_finite(d: pd.DataFrame, column: str) -> bool:
-    """A NaN or infinite value among the column's values: NaN sorts above
-    every number (DuckDB, Spark), so it shows in the maximum."""
-    lo, hi = pd.to_numeric(d[f"min_{column}"]), pd.to_numeric(d[f"max_{column}"])
-    return bool((_given(d, column) & (hi.isna() | lo.isna() | (hi == float("inf")) | (lo == float("-inf")))).any())
 
 
 def _after_end(t: OpenTable, column: str, end: pd.Timestamp, what: tuple[str, str]) -> _Rule:

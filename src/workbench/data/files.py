@@ -50,6 +50,7 @@ class Folder:
     meta: Path | None = None  # dataset.yml, if present and readable
     unknown: list[str] = field(default_factory=list)  # files the contract does not name
     violations: list[Violation] = field(default_factory=list)
+    listed: bool = True  # False: the folder itself could not be listed
 
     @property
     def notices(self) -> list[str]:
@@ -64,7 +65,8 @@ def scan_folder(folder: Path) -> Folder:
     try:
         entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except OSError as exc:
-        found.violations.append(Violation(str(folder), None, f"the folder cannot be listed: {_reason(exc, folder.name)}", 0))
+        found.violations.append(Violation(str(folder), None, f"the folder cannot be listed: {_reason(exc, folder.name, 'a+rx')}", 0))
+        found.listed = False
         return found
     names = {e.name for e in entries}
     exact = {f"{t}.{ext}": t for t in TABLES for ext in FORMATS}
@@ -111,9 +113,9 @@ def _is_dir(entry: os.DirEntry) -> bool:
         return False
 
 
-def _reason(exc: OSError, name: str) -> str:
+def _reason(exc: OSError, name: str, mode: str = "a+r") -> str:
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied; make it readable for this user (e.g. chmod a+r {name})"
+        return f"permission denied; make it readable for this user (e.g. chmod {mode} {name})"
     return exc.strerror or str(exc)
 
 
