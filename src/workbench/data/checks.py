@@ -36,6 +36,7 @@ from workbench.data.files import observation_end_of, read_meta, scan_folder
 from workbench.errors import Violation
 
 _NOT_PURCHASE = tuple(t for t in EVENT_TYPES if t != "purchase")
+_LIKE = {"timestamp": "2024-06-30 14:05:00", "date": "2024-06-30", "float": "12.5", "string": "text"}
 
 
 @dataclass
@@ -187,9 +188,9 @@ def _column_rules(t: OpenTable, show: list[str], end, *, by: str | None = None, 
                 suspect = lambda d, k=name: bool(d[k].isna().any() or (d[k] == "").any())  # noqa: E731
             else:  # fewer values than rows, or an empty string (where the probe has the minimum)
                 suspect = lambda d, k=name: _total(d, f"nv_{k}") < _total(d, "wb_n") or _empty(d, k)  # noqa: E731
-            rules.append(_Rule(t.name, name, "must not be null", t.missing[name], show, suspect))
+            rules.append(_Rule(t.name, name, "must not be null: fill it in, or drop the rows", t.missing[name], show, suspect))
         if name in t.unparsed:
-            rule = f"values that do not parse as a {col.dtype}"
+            rule = f"values that do not parse as a {col.dtype}: write them like {_LIKE[col.dtype]}"
             suspect = lambda d, k=name: _total(d, f"nr_{k}") > _total(d, f"nv_{k}")  # noqa: E731
             rules.append(_Rule(t.name, name, rule, t.unparsed[name], [*show, name], suspect))
         if col.dtype == "float":
@@ -204,7 +205,7 @@ def _column_rules(t: OpenTable, show: list[str], end, *, by: str | None = None, 
                 below = (v < col.minimum) & ~_infinite(v)
                 below = below if minimum_where is None else below & minimum_where
                 suspect = lambda d, k=name, m=col.minimum: bool((_given(d, k) & (d[f"min_{k}"] < m)).any())  # noqa: E731
-                rules.append(_Rule(t.name, name, f"must be >= {col.minimum:g}", below, [*show, name], suspect))
+                rules.append(_Rule(t.name, name, f"must be >= {col.minimum:g}: correct the values, or drop the rows", below, [*show, name], suspect))
         if late and name == late[0] and end is not None:
             rules.append(_after_end(t, name, end, late[1]))
     return rules
@@ -256,7 +257,7 @@ def _unique(t: OpenTable, keys: list[str], out: Checked) -> None:
     def run():
         n = dup.n.sum().execute()
         if n is not None and not pd.isna(n) and int(n):  # an empty sum is NULL
-            rule = f"({', '.join(keys)}) must be unique"
+            rule = f"({', '.join(keys)}) must be unique: keep one row for each"
             out.violations.append(Violation(t.name, ", ".join(keys), rule, int(n), _examples(dup, [*keys, "n"])))
 
     _guarded(t, out, run)
@@ -307,7 +308,7 @@ def _users(u: OpenTable, end, out: Checked) -> _Users | None:
         refs = typed.filter(typed.referred_by.notnull()).select("user_id", "referred_by")
         ids = typed.select(wb_ref=typed.user_id).distinct() if duplicates else typed.select(wb_ref=typed.user_id)
         j = refs.left_join(ids, refs.referred_by == ids.wb_ref)
-        _check(j, {}, [_Rule("users", "referred_by", "referred_by names no existing user_id", j.wb_ref.isnull(), ["user_id", "referred_by"])], u, out)
+        _check(j, {}, [_Rule("users", "referred_by", "referred_by names no existing user_id: leave it empty, or add the referrer to users", j.wb_ref.isnull(), ["user_id", "referred_by"])], u, out)
     if u.failed or not u.ok("user_id"):
         return None
     signup = typed.signup_at if u.ok("signup_at") else ibis.null("timestamp")
@@ -340,10 +341,10 @@ def _against_users(t: OpenTable, users: _Users | None, column: str, rules: list[
     if users.complete:
         unknown = j.user_id.notnull() & j.wb_uid.isnull()
         suspect = lambda d: _total(d, "found") < _total(d, "nv_user_id")  # noqa: E731
-        own.append(_Rule(t.name, "user_id", "user_id not found in users", unknown, list(cols)[:2], suspect))
+        own.append(_Rule(t.name, "user_id", "user_id not found in users: add the users, or drop their rows", unknown, list(cols)[:2], suspect))
     if t.ok(column):
         early = j[f"wb_t_{column}"] < j.signup_at
-        own.append(_Rule(t.name, column, f"{column} before the user's signup_at", early, ["user_id", column, "signup_at"]))
+        own.append(_Rule(t.name, column, f"{column} before the user's signup_at: correct the time, or the user's signup_at", early, ["user_id", column, "signup_at"]))
     _check(j, probe, own, t, out)
 
 
@@ -370,7 +371,7 @@ def _events(e: OpenTable, users, end, out: Checked) -> None:
     if by:
         keys = lambda d: set(d["event_type"].dropna()) - {""}  # noqa: E731
         bad = ~e.missing["event_type"] & ~rel.event_type.isin(EVENT_TYPES)
-        rule = f"event_type must be one of {', '.join(EVENT_TYPES)}"
+        rule = f"event_type must be one of {', '.join(EVENT_TYPES)} (exactly so): map other names onto these"
         rules.append(_Rule("events", "event_type", rule, bad, show, lambda d: bool(keys(d) - set(EVENT_TYPES))))
         if "amount" not in e.typed.columns:
             rules.append(_Rule("events", "amount", "purchase events but no amount column: add amount", is_purchase, show, lambda d: "purchase" in keys(d)))
@@ -379,7 +380,7 @@ def _events(e: OpenTable, users, end, out: Checked) -> None:
             purchases = lambda d: d[d["event_type"] == "purchase"]  # noqa: E731
             others = lambda d: d[d["event_type"].isin(_NOT_PURCHASE)]  # noqa: E731
             missing = lambda d: _total(purchases(d), "nv_amount") < _total(purchases(d), "wb_n")  # noqa: E731
-            rules.append(_Rule("events", "amount", "purchase without an amount", is_purchase & e.missing["amount"], show, missing))
+            rules.append(_Rule("events", "amount", "purchase without an amount: give one (0 for a free purchase)", is_purchase & e.missing["amount"], show, missing))
             given = amount.notnull() & ~amount.isnan() & ~_infinite(amount)
             stray = rel.event_type.isin(_NOT_PURCHASE) & given
             rule = "amount given on a non-purchase event (must be null)"
@@ -412,7 +413,7 @@ def _assignments(a: OpenTable, users, end, out: Checked) -> None:
         lacking = named[pd.to_numeric(named["controls"]) == 0]
         if len(lacking):
             examples = [{"experiment": str(x)} for x in lacking["experiment"][:3]]
-            out.violations.append(Violation("assignments", "arm", f"experiment has no arm named '{CONTROL_ARM}'", len(lacking), examples))
+            out.violations.append(Violation("assignments", "arm", f"experiment has no arm named '{CONTROL_ARM}': name its control arm so", len(lacking), examples))
 
 
 def _kpis(k: OpenTable, kpi_only: bool, out: Checked) -> None:
