@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from workbench.data import load_dataset
-from workbench.errors import ParameterError, WorkbenchError
+from workbench.errors import DataError, ParameterError, WorkbenchError
 from workbench import tables as wt
 
 OBS_END = "2024-03-31"
@@ -744,8 +744,8 @@ def test_referrals_refuse_an_attribute_named_like_their_own_columns(tmp_path):
     folder = write_handmade(tmp_path / "clash")
     users = pd.read_parquet(folder / "users.parquet").rename(columns={"age_years": "period"})
     users.to_parquet(folder / "users.parquet", index=False)
-    with pytest.raises(ParameterError, match=r"users attribute\(s\) \['period'\] .* clash with the table's own columns; rename"):
-        wt.referrals(load_dataset(folder), period_days=7)
+    with pytest.raises(DataError, match=r"users.period: attribute name period is used by the analysis tables .* rename it"):
+        load_dataset(folder)  # refused when the dataset is loaded (docs/dataset-contract.md), before any table
 
 
 def test_referrals_totals_on_messy_data(rnd):

@@ -29,7 +29,8 @@ def _add_validate(sub) -> None:
         help="check a dataset folder against the contract",
         description="Check a dataset folder (or a built-in name: sample, cdnow, cdnow-sample) "
         "against the dataset contract. Prints every violation at once and exits 2 if any; "
-        "otherwise prints what the dataset holds and which analyses it supports.",
+        "otherwise prints what the dataset holds, which analyses it supports, and notes on what is "
+        "valid but left out or not read (rows after observation_end, files the contract does not name).",
     )
     p.add_argument("path", help="dataset folder, or a built-in dataset name")
     p.set_defaults(func=_cmd_validate)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ibis
 
+from workbench.data.contract import reserved
 from workbench.errors import ParameterError
 from workbench.tables.common import (
     DEFAULT_CHURN,
@@ -57,8 +58,7 @@ def referrals(
             "add it (null, or the user_id of the referrer) to analyse referrals"
         )
     attrs = attribute_columns(ds)
-    own = ("exposed", "exposure_days", "referrals", "period", "start_s", "stop_s", "event", "signup_s", "churn_cause")
-    clash = [a for a in attrs if a in own or a.startswith("wb_")]
+    clash = reserved(attrs)  # refused by validation too; the list is the contract's
     if clash:
         raise ParameterError(
             f"referrals(): users attribute(s) {clash} of dataset {ds.name!r} clash with the table's own columns; "
