@@ -39,7 +39,8 @@ import pandas as pd
 
 from workbench.errors import ModelError, ParameterError, WorkbenchWarning
 from workbench.models.results import Result, summary_frame
-from workbench.models.survival import CoxResult, _as_list, _require_columns, design_matrix, fit_cox, km_estimate
+from workbench.models.inputs import as_list, design_matrix, require_columns
+from workbench.models.survival import CoxResult, fit_cox, km_estimate
 
 
 class OverlapWarning(WorkbenchWarning):
@@ -293,10 +294,10 @@ def landmark_ipw(landmark_df: pd.DataFrame, *, covariates, treatment: str = "exp
     is a :class:`~workbench.errors.ModelError` naming the covariates.
     """
     where = "landmark_ipw"
-    covariates = _as_list(covariates, "covariates")
+    covariates = as_list(covariates, "covariates")
     if not covariates:
         raise ParameterError(f"{where}: give the pre-landmark covariates of the propensity model, e.g. covariates=['segment'].")
-    _require_columns(landmark_df, ["user_id", "landmark", "duration", "churned", treatment, *covariates], where,
+    require_columns(landmark_df, ["user_id", "landmark", "duration", "churned", treatment, *covariates], where,
                      "Build it with workbench.models.survival.landmark_data(episodes, landmarks=[...]).")
     if not 0 <= trim < 0.5:
         raise ParameterError(f"{where}: trim must be in [0, 0.5), got {trim!r}")

@@ -31,7 +31,7 @@ from scipy import stats
 
 from workbench.errors import ModelError, ParameterError
 from workbench.models.results import Result, summary_frame
-from workbench.models.survival import _as_list, _numeric, _require_columns, design_matrix
+from workbench.models.inputs import as_list, design_matrix, numeric, require_columns
 
 
 @dataclass(frozen=True)
@@ -92,16 +92,16 @@ def referral_rate_ratio(referrals: pd.DataFrame, *, exposure: str = "exposed", a
     where = "referral_rate_ratio"
     if family not in ("poisson", "negative_binomial"):
         raise ParameterError(f"{where}: family must be 'poisson' or 'negative_binomial', got {family!r}")
-    adjust_for = [c for c in _as_list(adjust_for, "adjust_for") if c != exposure]
-    _require_columns(referrals, ["user_id", exposure, "exposure_days", "referrals", *adjust_for] + ([period] if period else []),
+    adjust_for = [c for c in as_list(adjust_for, "adjust_for") if c != exposure]
+    require_columns(referrals, ["user_id", exposure, "exposure_days", "referrals", *adjust_for] + ([period] if period else []),
                      where, "Build it with workbench.tables.referrals(ds, exposure=...).to_pandas().")
-    df = referrals.loc[_numeric(referrals, "exposure_days", where) > 0]
+    df = referrals.loc[numeric(referrals, "exposure_days", where) > 0]
     if len(df) == 0:
         raise ModelError(f"{where}: no row has positive exposure time.")
-    y = _numeric(df, "referrals", where)
+    y = numeric(df, "referrals", where)
     if (y < 0).any():
         raise ModelError(f"{where}: negative referral counts in {int((y < 0).sum())} rows.")
-    x = _numeric(df, exposure, where)
+    x = numeric(df, exposure, where)
     if not (x == 1).any():
         raise ModelError(f"{where}: no user time is exposed (nobody co-created), so co-creators cannot be compared with others.")
     if not (x == 0).any():
@@ -117,7 +117,7 @@ def referral_rate_ratio(referrals: pd.DataFrame, *, exposure: str = "exposed", a
         P = pd.get_dummies(df[period].astype(str), prefix="period", drop_first=True, dtype=float)
         X = np.column_stack([X, P.to_numpy()])
     exog = np.column_stack([np.ones(len(df)), X])
-    off = np.log(_numeric(df, "exposure_days", where))
+    off = np.log(numeric(df, "exposure_days", where))
     groups = pd.factorize(df["user_id"])[0]
     from statsmodels.tools.sm_exceptions import (ConvergenceWarning, HessianInversionWarning, PerfectSeparationError,
                                                  PerfectSeparationWarning)
