@@ -16,7 +16,7 @@ from workbench.tables.distributions import events_per_user, purchase_amounts
 from workbench.tables.experiments import experiment_outcomes
 from workbench.tables.kpis import kpis
 from workbench.tables.purchases import repeat_summary, repeat_summary_compressed
-from workbench.tables.referrals import referrals
+from workbench.tables.referrals import referral_counts, referrals
 from workbench.tables.subscriptions import subscription_survivors
 from workbench.tables.survival import churn_causes, episodes, risk_sets, survival
 from workbench.tables.tracking import calibration_window, repeat_tracking
@@ -35,6 +35,7 @@ TABLE_FUNCTIONS = {
     "conversion_risk_sets": conversion_risk_sets,
     "experiment_outcomes": experiment_outcomes,
     "referrals": referrals,
+    "referral_counts": referral_counts,
     "events_per_user": events_per_user,
     "purchase_amounts": purchase_amounts,
 }
