@@ -15,10 +15,11 @@ from workbench.tables.conversion import conversion, conversion_risk_sets
 from workbench.tables.distributions import events_per_user, purchase_amounts
 from workbench.tables.experiments import experiment_outcomes
 from workbench.tables.kpis import kpis
+from workbench.tables.landmarks import landmark_risk_sets, landmark_users
 from workbench.tables.purchases import repeat_summary, repeat_summary_compressed
 from workbench.tables.referrals import referral_counts, referrals
 from workbench.tables.subscriptions import subscription_survivors
-from workbench.tables.survival import churn_causes, episodes, risk_sets, survival
+from workbench.tables.survival import churn_causes, dose_risk_sets, episodes, risk_sets, survival
 from workbench.tables.tracking import calibration_window, repeat_tracking
 
 #: every analysis table by name (the names of the ``workbench tables`` command)
@@ -30,6 +31,9 @@ TABLE_FUNCTIONS = {
     "churn_causes": churn_causes,
     "episodes": episodes,
     "risk_sets": risk_sets,
+    "dose_risk_sets": dose_risk_sets,
+    "landmark_risk_sets": landmark_risk_sets,
+    "landmark_users": landmark_users,
     "cohort_retention": cohort_retention,
     "conversion": conversion,
     "conversion_risk_sets": conversion_risk_sets,

@@ -6,7 +6,7 @@ aggregated risk sets, landmark data and dose-response. One fitter per module:
 - :mod:`.cox` (engine in :mod:`.cox_engine`): the exact Cox partial likelihood,
   Efron or Breslow ties, time-varying exposure, the naive "ever" model;
 - :mod:`.discrete`: discrete-time hazards on aggregated risk sets;
-- :mod:`.time_varying`: the exact Cox up to a size, the aggregated model above it;
+- :mod:`.paths`: the exact model up to a size (episodes), the aggregated one above it;
 - :mod:`.landmark`: landmark data;
 - :mod:`.dose`: dose-response, exact (Cox) and aggregated (risk sets by dose);
 - :mod:`.ph_check`: the proportional-hazards check, from Schoenfeld residuals
@@ -36,7 +36,7 @@ from workbench.models.survival.cox import (
     fit_cox,
 )
 from workbench.models.survival.discrete import DiscreteHazardResult, discrete_time_hazard
-from workbench.models.survival.dose import DoseResponseResult, dose_response
+from workbench.models.survival.dose import DoseResponseResult, dose_response, dose_response_aggregated
 from workbench.models.survival.kaplan_meier import (
     KMEstimate,
     LogRankResult,
@@ -47,11 +47,18 @@ from workbench.models.survival.kaplan_meier import (
     logrank_test,
 )
 from workbench.models.survival.landmark import landmark_data
+from workbench.models.survival.paths import (
+    DEFAULT_MAX_EPISODES,
+    fit_dose_response,
+    fit_naive_ever,
+    fit_time_varying,
+)
 from workbench.models.survival.ph_check import PHCheckResult, proportional_hazards_check
 
 __all__ = [
-    "EPISODE_COLUMNS", "CoxResult", "DiscreteHazardResult", "DoseResponseResult", "KMEstimate", "LogRankResult", "PHCheckResult",
+    "DEFAULT_MAX_EPISODES", "EPISODE_COLUMNS", "CoxResult", "DiscreteHazardResult", "DoseResponseResult", "KMEstimate", "LogRankResult", "PHCheckResult",
     "SurvivalCurves", "cox_naive_ever", "cox_time_varying", "design_matrix", "discrete_time_hazard", "dose_response",
+    "dose_response_aggregated", "fit_dose_response", "fit_naive_ever", "fit_time_varying",
     "ever_exposed_table", "fit_cox", "kaplan_meier", "km_estimate", "km_loglog_ci", "landmark_data", "logrank_test",
     "proportional_hazards_check",
 ]

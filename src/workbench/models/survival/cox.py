@@ -38,6 +38,8 @@ class CoxResult(Result):
     sandwich clustered on ``cluster`` (per row when ``cluster`` is None);
     ``se`` says which of the two ``cov``, ``std_errs`` and ``summary()`` use
     by default. ``exposure`` names the covariate the report is about.
+    ``path``/``path_reason``: set when a function chose the exact fit over
+    the aggregated one (:mod:`workbench.models.survival.paths`).
     """
 
     label: str
@@ -59,6 +61,8 @@ class CoxResult(Result):
     iterations: int
     alpha: float = 0.05
     schoenfeld: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    path: str = "exact"
+    path_reason: str = ""
 
     @property
     def robust(self) -> bool:
@@ -107,7 +111,8 @@ class CoxResult(Result):
 
     def _repr_html_(self) -> str:
         who = f"{self.n_users:,} {self.cluster or 'row'} clusters, " if self.cluster else ""
-        head = (f"<strong>{self.label}</strong><br>{who}{self.n_rows:,} rows, {self.n_events:,.0f} events; "
+        why = f"<em>{self.path_reason}</em><br>" if self.path_reason else ""
+        head = (f"<strong>{self.label}</strong><br>{why}{who}{self.n_rows:,} rows, {self.n_events:,.0f} events; "
                 f"{self.ties.capitalize()} ties; {self.se_description()} standard errors"
                 + (f"; strata: {', '.join(self.strata)}" if self.strata else "") + "<br>")
         cols = ["hazard_ratio", "hr_ci_low", "hr_ci_high", "p_value", "estimate", "std_err"]
