@@ -4,11 +4,13 @@ on aggregated cells.
 
 A model fitted on cells c (sums of per-user rows r) has a per-row score that
 is linear in the row's outcome y_r and exposure e_r with coefficients fixed by
-the cell: ``b_c y_r - a_c e_r`` (a Poisson rate model: ``b_c = g_c``,
-``a_c = g_c rate_c``, e = exposure time; a discrete-time hazard summed over a
-user's bins: y = the event, e = 1). Here ``a_c`` and ``b_c`` already carry the
-rows of the inverse information for the coefficients of interest, so user u's
-influence on them is ``z_u = sum over u's rows of (b_c y_r - a_c e_r)`` and the
+the cell: ``b_c y_r - a_c e_r - c_c`` (a Poisson rate model: ``b_c = g_c``,
+``a_c = g_c rate_c``, e = exposure time, c = 0; a piecewise-exponential
+hazard summed over a user's bins up to the last one: y = the event, e = the
+time in the last bin, c = the sum over the earlier bins, a cumulative sum
+per cell). Here a, b and c already carry the rows of the inverse information
+for the coefficients of interest, so user u's influence on them is
+``z_u = sum over u's rows of (b_c y_r - a_c e_r - c_c)`` and the
 cluster-robust covariance is ``sum over users of z_u z_u^T`` (times a
 small-sample factor). The engine joins the small table of cell coefficients to
 the rows, sums per user and then over users, so no per-user row leaves it.
@@ -28,8 +30,8 @@ def cluster_score_products(rows: ibis.Table, cells: pd.DataFrame, keys: list[str
                            table_fn: str = "cluster_score_products") -> ibis.Table:
     """One row: ``clusters``, ``rows`` and ``m_i_j`` (sum over clusters of
     z_i z_j, i <= j) for ``z_k = sum over the cluster's rows of
-    b{k} * outcome - a{k} * exposure`` (exposure 1 when None), with ``a0``,
-    ``b0``, ``a1``, ``b1``, ... per cell in ``cells`` (one row per value of
+    b{k} * outcome - a{k} * exposure - c{k}`` (exposure 1 when None; c{k} 0
+    when absent), with ``a0``, ``b0``, [``c0``], ``a1``, ... per cell in ``cells`` (one row per value of
     ``keys``; every cell of ``rows`` must be there). With ``rate`` (a column of
     ``cells``: fitted outcome per unit exposure) also ``pearson``: the sum over
     rows of (outcome - rate * exposure)^2 / (rate * exposure). When
@@ -39,6 +41,8 @@ def cluster_score_products(rows: ibis.Table, cells: pd.DataFrame, keys: list[str
         raise ParameterError(f"{table_fn}(): cells must be a pandas DataFrame (one row per cell), got {type(cells).__name__}")
     n = sum(1 for c in cells.columns if c.startswith("a") and c[1:].isdigit())
     coef = [f"{ab}{k}" for k in range(n) for ab in "ab"]
+    consts = [f"c{k}" for k in range(n) if f"c{k}" in cells.columns]
+    coef += consts
     missing = [c for c in [*keys, *coef] + ([rate] if rate else []) if c not in cells.columns]
     if missing or n == 0:
         raise ParameterError(f"{table_fn}(): cells need the keys {keys} and columns a0, b0, a1, b1, ...; missing {missing or ['a0', 'b0']}")
@@ -50,7 +54,8 @@ def cluster_score_products(rows: ibis.Table, cells: pd.DataFrame, keys: list[str
     j = rows.join(w, keys)
     y = j[outcome].cast("float64")
     e = j[exposure].cast("float64") if exposure else None
-    per_row = {f"wb_z{k}": j[f"wb_b{k}"] * y - (j[f"wb_a{k}"] * e if e is not None else j[f"wb_a{k}"]) for k in range(n)}
+    per_row = {f"wb_z{k}": j[f"wb_b{k}"] * y - (j[f"wb_a{k}"] * e if e is not None else j[f"wb_a{k}"])
+               - (j[f"wb_c{k}"] if f"c{k}" in consts else 0.0) for k in range(n)}
     per_row["wb_one"] = constant(1, "int64")
     if rate:
         fitted = j[f"wb_{rate}"] * (e if e is not None else 1.0)

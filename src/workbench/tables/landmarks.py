@@ -26,6 +26,7 @@ from workbench.tables.common import (
     check_choice,
     check_strata,
     constant,
+    days,
 )
 from workbench.tables.survival import aggregate_risk_sets, lifetimes
 
@@ -45,12 +46,12 @@ def _at_landmarks(ds, table_fn, landmarks, exposure, churn, churn_after_days, co
     """Per (user, landmark) at risk there: user_id, landmark (days), exposed,
     covariates, fol_s (seconds of follow-up after the landmark), churned."""
     check_choice(table_fn, "exposure", exposure, EXPOSURES)
-    days = _check_landmarks(table_fn, landmarks)
+    lm_days = _check_landmarks(table_fn, landmarks)
     covariates = check_strata(table_fn, ds, covariates)
     if "landmark" in covariates:
         raise ParameterError(f"{table_fn}(): a users attribute named 'landmark' clashes with the table's own column; rename it")
     life = lifetimes(ds, table_fn, churn=churn, churn_after_days=churn_after_days, exposure=exposure)
-    marks = ibis.memtable(pd.DataFrame({"landmark": days, "wb_lm_s": [round(d * DAY) for d in days]}))
+    marks = ibis.memtable(pd.DataFrame({"landmark": lm_days, "wb_lm_s": [round(d * DAY) for d in lm_days]}))
     j = life.cross_join(marks)
     j = j.filter(j.dur_s > j.wb_lm_s)
     return j.select(
@@ -104,13 +105,15 @@ def landmark_users(
     """The per-user rows :func:`landmark_risk_sets` sums (same arguments): one
     row per (user, landmark) at risk there with ``user_id``, ``landmark``,
     ``exposed``, covariates, ``tenure_bin`` (the last bin of the follow-up,
-    where it ends) and ``churned``. Meant to stay in the engine (the
+    where it ends), ``last_days`` (the follow-up's days in that bin) and
+    ``churned``. Meant to stay in the engine (the
     user-clustered variance of a model fitted on the risk sets is one pass
     over it), not to be pulled into memory at scale."""
     bin_s = bin_seconds("landmark_users", bin_days)
     at, covariates = _at_landmarks(ds, "landmark_users", landmarks, exposure, churn, churn_after_days, covariates)
     last = ((at.fol_s + (bin_s - 1)) // bin_s - 1).cast("int64")  # ceil(follow-up / bin) - 1
-    return at.select("user_id", "landmark", "exposed", *covariates, tenure_bin=last, churned=at.churned)
+    return at.select("user_id", "landmark", "exposed", *covariates, tenure_bin=last,
+                     last_days=days(at.fol_s - last * bin_s), churned=at.churned)
 
 
 __all__ = ["landmark_risk_sets", "landmark_users"]

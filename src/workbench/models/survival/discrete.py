@@ -29,67 +29,128 @@ LINKS = ("cloglog", "poisson")
 @dataclass(frozen=True)
 class BinnedFit:
     """A GLM with one baseline term per group of cells (``baseline``): the
-    covariate coefficients ``params`` with the model-based ``cov``, the fitted
-    hazard (cloglog: per user-bin) or rate (Poisson: per day) ``h`` of each cell
-    kept, ``mu`` = exp(linear predictor), and which cells were kept."""
+    covariate coefficients ``params`` with their model-based ``cov`` (the
+    covariate block of the inverse information), per kept cell the fitted
+    hazard ``h`` (cloglog: per user-bin; Poisson: per day), ``mu`` =
+    exp(linear predictor) and ``influence`` (the covariates' rows of the
+    inverse information times the cell's full design row, baseline included:
+    what a sandwich variance needs), and which cells were kept."""
 
     params: np.ndarray
     cov: np.ndarray
-    cov_full: np.ndarray
-    exog: np.ndarray
     h: np.ndarray
     mu: np.ndarray
+    influence: np.ndarray
     keep: np.ndarray
     n_baseline: int
     dropped: int
+
+
+def _poisson_fixed_effects(y, e, X, codes, w, where):
+    """Poisson GLM with offset log(e) and one intercept per group ``codes``,
+    frequency weights ``w``. The intercepts are profiled out (given beta,
+    exp(alpha_g) = sum_g w y / sum_g w e exp(x beta)), which leaves a
+    likelihood in beta alone with the shape of a Cox partial likelihood whose
+    risk sets are the groups: Newton steps cost O(cells k^2), whatever the
+    number of groups (a dense design with one column per tenure bin and
+    landmark costs O(cells groups^2)). The covariance of beta is the inverse
+    of sum w mu (x - xbar_g)(x - xbar_g)^T (the Schur complement, equal to the
+    full GLM's), and a cell's influence row is that inverse times (x - xbar_g).
+    statsmodels' GLM with the dummies is the test oracle."""
+    k = X.shape[1]
+    G = int(codes.max()) + 1
+    Y = np.bincount(codes, weights=w * y, minlength=G)
+    beta = np.zeros(k)
+
+    def moments(b):
+        eta = X @ b
+        r = w * e * np.exp(eta - eta.max())
+        s0 = np.bincount(codes, weights=r, minlength=G)
+        xbar = np.column_stack([np.bincount(codes, weights=r * X[:, j], minlength=G) for j in range(k)]) / s0[:, None]
+        ll = float((w * y * eta).sum() - (Y * (np.log(s0) + eta.max())).sum())
+        return ll, r, s0, xbar
+
+    ll, r, s0, xbar = moments(beta)
+    for _ in range(100):
+        d = X - xbar[codes]
+        grad = (w * y) @ X - Y @ xbar
+        p = (r * Y[codes] / s0[codes])  # w mu of each cell at the profiled intercepts
+        info = (d * p[:, None]).T @ d
+        try:
+            step = np.linalg.solve(info, grad)
+        except np.linalg.LinAlgError:
+            raise ModelError(f"{where}: the information matrix is singular: a covariate is collinear with the baseline "
+                             "(it never varies within a tenure bin) or with another covariate.") from None
+        for _ in range(30):
+            ll_new, r_new, s0_new, xbar_new = moments(beta + step)
+            if np.isfinite(ll_new) and ll_new >= ll - 1e-10 * max(1.0, abs(ll)):
+                break
+            step = step / 2
+        beta = beta + step
+        ll, r, s0, xbar = ll_new, r_new, s0_new, xbar_new
+        if np.max(np.abs(beta)) > 25:
+            raise ModelError(f"{where}: a coefficient ran off to {beta[np.argmax(np.abs(beta))]:+.1f}: some covariate level "
+                             "has no events, or events only in it. Check the event counts by group.")
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    else:
+        raise ModelError(f"{where}: the Poisson model did not converge; coarsen the tenure bins or drop sparse strata.")
+    d = X - xbar[codes]
+    p = r * Y[codes] / s0[codes]
+    cov = np.linalg.inv((d * p[:, None]).T @ d)
+    alpha = np.log(Y / s0)  # on the scale of exp(eta - max)
+    eta = X @ beta
+    rate = np.exp(alpha[codes] + eta - eta.max())
+    return beta, cov, rate, d @ cov
 
 
 def fit_binned_glm(events, at_risk, X, baseline, *, link: str = "cloglog", exposure_days=None, weights=None,
                    where: str = "discrete_time_hazard") -> BinnedFit:
     """Fit ``link`` on cells: ``events`` out of ``at_risk`` (cloglog) or
     ``events`` with offset log(``exposure_days``) (Poisson), design ``X``
-    (covariates, no intercept) plus one indicator per ``baseline`` group,
+    (covariates, no intercept) plus one intercept per ``baseline`` group,
     with frequency ``weights`` per cell (e.g. inverse probability weights;
     default 1). Baseline groups without any event (or, for cloglog, where
     everyone churned) carry no information about the covariates and are
-    dropped."""
+    dropped. Poisson: :func:`_poisson_fixed_effects`; cloglog: statsmodels'
+    GLM with one indicator per group."""
     import statsmodels.api as sm
 
     ev, n = np.asarray(events, dtype=float), np.asarray(at_risk, dtype=float)
+    X = np.asarray(X, dtype=float)
     w = np.ones(len(ev)) if weights is None else np.asarray(weights, dtype=float)
-    codes, _ = pd.factorize(pd.Series(list(baseline)) if not isinstance(baseline, (np.ndarray, pd.Series)) else pd.Series(baseline))
+    codes, _ = pd.factorize(np.asarray(baseline))
     ev_g = np.bincount(codes, weights=ev * w)
     n_g = np.bincount(codes, weights=n * w)
     ok = (ev_g > 0) & ((ev_g < n_g) | (link == "poisson"))
     keep = ok[codes] & (w > 0)
     kept_codes, _ = pd.factorize(codes[keep])
-    B = np.zeros((int(keep.sum()), int(kept_codes.max()) + 1 if keep.any() else 0))
-    B[np.arange(len(kept_codes)), kept_codes] = 1.0
     Xk, evk, nk, wk = X[keep], ev[keep], n[keep], w[keep]
+    n_base = int(kept_codes.max()) + 1 if keep.any() else 0
+    k = X.shape[1]
+    if link == "poisson":
+        days = np.asarray(exposure_days, dtype=float)[keep]
+        params, cov, rate, influence = _poisson_fixed_effects(evk, days, Xk, kept_codes, wk, where)
+        return BinnedFit(params=params, cov=cov, h=rate, mu=rate, influence=influence, keep=keep, n_baseline=n_base,
+                         dropped=int((~ok).sum()))
+    B = np.zeros((len(kept_codes), n_base))
+    B[np.arange(len(kept_codes)), kept_codes] = 1.0
     exog = np.column_stack([Xk, B])
+    h0 = np.clip((B.T @ (evk * wk)) / np.maximum(B.T @ (nk * wk), 1e-12), 1e-6, 1 - 1e-6)
+    start = np.r_[np.zeros(k), np.log(-np.log1p(-h0))]
+    model = sm.GLM(np.column_stack([evk, nk - evk]), exog, family=sm.families.Binomial(link=sm.families.links.CLogLog()),
+                   freq_weights=wk)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if link == "cloglog":
-            h0 = np.clip((B.T @ (evk * wk)) / np.maximum(B.T @ (nk * wk), 1e-12), 1e-6, 1 - 1e-6)
-            start = np.r_[np.zeros(X.shape[1]), np.log(-np.log1p(-h0))]
-            model = sm.GLM(np.column_stack([evk, nk - evk]), exog, family=sm.families.Binomial(link=sm.families.links.CLogLog()),
-                           freq_weights=wk)
-        else:
-            off = np.log(np.asarray(exposure_days, dtype=float)[keep])
-            start = None
-            model = sm.GLM(evk, exog, family=sm.families.Poisson(), offset=off, freq_weights=wk)
         # convergence on the deviance: absolute 1e-8 plus relative 1e-12, since with millions of users
         # the deviance of huge counts carries rounding noise far above any fixed absolute tolerance
         fit = model.fit(start_params=start, maxiter=200, tol=1e-8, atol=1e-8, rtol=1e-12)
     if not fit.converged:
         raise ModelError(f"{where}: the GLM did not converge; coarsen the tenure bins (bin_days) or drop sparse strata.")
-    k = X.shape[1]
-    cov = np.asarray(fit.cov_params())
-    eta = exog @ np.asarray(fit.params)
-    mu = np.exp(eta if link == "cloglog" else eta)  # cloglog: cumulative hazard of the bin; Poisson: rate per day
-    h = -np.expm1(-mu) if link == "cloglog" else mu
-    return BinnedFit(params=np.asarray(fit.params)[:k], cov=cov[:k, :k], cov_full=cov, exog=exog, h=h, mu=mu, keep=keep,
-                     n_baseline=B.shape[1], dropped=int((~ok).sum()))
+    cov_full = np.asarray(fit.cov_params())
+    mu = np.exp(exog @ np.asarray(fit.params))  # the bin's cumulative hazard
+    return BinnedFit(params=np.asarray(fit.params)[:k], cov=cov_full[:k, :k], h=-np.expm1(-mu), mu=mu,
+                     influence=exog @ cov_full[:k].T, keep=keep, n_baseline=n_base, dropped=int((~ok).sum()))
 
 
 @dataclass(frozen=True)
@@ -121,6 +182,7 @@ class DiscreteHazardResult(Result):
     data: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     path: str = "aggregated"
     path_reason: str = ""
+    se_type: str = "model-based"
 
     @property
     def ties(self) -> str:
@@ -137,7 +199,7 @@ class DiscreteHazardResult(Result):
 
     def summary(self) -> pd.DataFrame:
         t = hr_table(self.params.index, self.params.to_numpy(), np.sqrt(np.diag(self.cov.to_numpy())), alpha=self.alpha)
-        t["se_type"] = "model-based"
+        t["se_type"] = self.se_type
         return t
 
     def to_metrics(self, prefix: str = "discrete_hazard") -> dict:

@@ -164,7 +164,7 @@ def _tenure_interaction(result: DiscreteHazardResult, transform: str, bands: int
     g = g_bin[inv]
     k = X.shape[1]
     fit = fit_binned_glm(ev, n, np.column_stack([X, X * g[:, None]]), b, link=result.link, exposure_days=days, where=where)
-    coef, gamma = fit.params[k:], fit.cov_full[k: 2 * k, k: 2 * k]
+    coef, gamma = fit.params[k:], fit.cov[k:, k:]
     chi2 = coef**2 / np.diag(gamma)
     glob = float(coef @ np.linalg.solve(gamma, coef))
     tests = pd.DataFrame({"rho": [np.nan] * (k + 1), "chi2": list(chi2) + [glob], "df": [1] * k + [k],
