@@ -33,6 +33,7 @@ def _fit(ds, period_days):
                                                adjust_for=["segment"])
 
 
+@pytest.mark.timeout(7200)
 def test_referral_interval_coverage_over_100_simulations(tmp_path):
     n, hits, logs = 100, 0, []
     for i in range(n):

@@ -24,6 +24,17 @@ def to_pandas(table, where: str) -> pd.DataFrame:
     raise ParameterError(f"{where}: expected a pandas DataFrame or a workbench.tables expression, got {type(table).__name__}")
 
 
+def to_ibis(table, where: str):
+    """An Ibis table: as given, or a pandas DataFrame as an in-memory table (run on DuckDB)."""
+    if isinstance(table, pd.DataFrame):
+        import ibis
+
+        return ibis.memtable(table)
+    if hasattr(table, "schema") and hasattr(table, "to_pandas"):
+        return table
+    raise ParameterError(f"{where}: expected a workbench.tables expression (Ibis) or a DataFrame, got {type(table).__name__}")
+
+
 def require_columns(df: pd.DataFrame, columns, where: str, hint: str = "") -> None:
     """Raise if ``df`` is not a DataFrame or lacks any of ``columns``."""
     if not isinstance(df, pd.DataFrame):
@@ -134,4 +145,4 @@ def as_number_list(value, name) -> list[float]:
 
 
 __all__ = ["as_list", "as_number_list", "design_matrix", "is_categorical", "numeric", "require_columns", "strata_codes",
-           "to_pandas"]
+           "to_ibis", "to_pandas"]

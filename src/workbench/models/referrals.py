@@ -40,7 +40,7 @@ import pandas as pd
 from scipy import stats
 
 from workbench.errors import ModelError, ParameterError
-from workbench.models.inputs import as_list, design_matrix, numeric, require_columns, to_pandas
+from workbench.models.inputs import as_list, design_matrix, numeric, require_columns, to_ibis, to_pandas
 from workbench.models.results import Result, summary_frame
 
 METHODS = {
@@ -203,8 +203,7 @@ def referral_rate_ratio_cells(cells, rows, *, exposure: str = "exposed", adjust_
     small-sample factor G/(G-1) (N-1)/(N-K) of statsmodels' cluster option:
     valid under overdispersion and for users contributing several rows.
     """
-    import statsmodels.api as sm
-
+    from workbench.models.survival.discrete import fit_binned_glm
     from workbench.tables.influence import cluster_score_products, meat_matrix
 
     where = "referral_rate_ratio_cells"
@@ -221,34 +220,23 @@ def referral_rate_ratio_cells(cells, rows, *, exposure: str = "exposed", adjust_
     x = numeric(df, exposure, where)
     _check_states(y, x, where)
     X, names = design_matrix(df, [exposure, *adjust_for], where=where)
-    if period:
-        P = pd.get_dummies(df[period].astype(str), prefix="period", drop_first=True, dtype=float)
-        X = np.column_stack([X, P.to_numpy()])
-    exog = np.column_stack([np.ones(len(df)), X])
-    model = f"the Poisson model of referrals on {', '.join([exposure, *adjust_for])}" + (f" within {period}" if period else "")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = sm.GLM(y, exog, family=sm.families.Poisson(), offset=np.log(e)).fit(tol=1e-12)
-    if not fit.converged:
-        raise ModelError(f"{where}: {model} did not converge; pool rare strata or use longer periods.")
-    mu = np.asarray(fit.fittedvalues)
     k = len(names)
-    try:
-        a_inv = np.linalg.inv(exog.T @ (exog * mu[:, None]))
-    except np.linalg.LinAlgError:
-        raise ModelError(f"{where}: {model} is not identified (a covariate is collinear with the periods or has a level "
-                         "without any exposure); drop it from adjust_for.") from None
-    G = exog @ a_inv[1: 1 + k].T  # per cell: g_c, the coefficients' rows of A^-1 times the design row
-    rate = mu / e
+    # one base rate per period (a single one without periods), profiled out of the likelihood
+    groups = pd.factorize(df[period])[0] if period else np.zeros(len(df), dtype=np.int64)
+    fit = fit_binned_glm(y, np.ones(len(df)), X, groups, link="poisson", exposure_days=e, where=where)
+    G = np.zeros((len(df), k))  # per cell: g_c, the coefficients' rows of A^-1 times the cell's design row
+    rate = np.zeros(len(df))  # periods without any referral: rate 0, no score (their base rate is at minus infinity)
+    G[fit.keep], rate[fit.keep] = fit.influence, fit.mu
+    n_params = k + int(groups.max()) + 1  # as statsmodels counts them: intercept, period dummies, covariates
     coefs = df[keys].copy()
     coefs["rate"] = rate
     for j in range(k):  # the score of a user row: g_c (y - rate_c e) = b y - a e
         coefs[f"a{j}"] = G[:, j] * rate
         coefs[f"b{j}"] = G[:, j]
-    rows_t = ibis_table(rows, where)
+    rows_t = to_ibis(rows, where)
     pr = cluster_score_products(rows_t, coefs, keys, outcome="referrals", exposure="exposure_days", rate="rate",
                                 table_fn=where).to_pandas().iloc[0]
-    n_clusters, n_rows, n_params = int(pr["clusters"]), int(pr["rows"]), exog.shape[1]
+    n_clusters, n_rows = int(pr["clusters"]), int(pr["rows"])
     if n_rows != int(df["users"].sum()):
         raise ParameterError(f"{where}: rows ({n_rows:,} user rows) and cells ({int(df['users'].sum()):,}) do not come from "
                              "the same table arguments; build both with the same exposure, churn, churn_after_days and "
@@ -256,10 +244,11 @@ def referral_rate_ratio_cells(cells, rows, *, exposure: str = "exposed", adjust_
     meat = meat_matrix(pr, k)
     factor = n_clusters / (n_clusters - 1) * (n_rows - 1) / (n_rows - n_params)
     cov = factor * meat
-    params = np.asarray(fit.params)[1: 1 + k]
+    params = fit.params
     bad = [n for n, b, v in zip(names, params, np.diag(cov)) if not (np.isfinite(b) and np.isfinite(v) and v > 0 and abs(b) < 20)]
     if bad:
-        raise ModelError(f"{where}: {model} gives no usable estimate for {', '.join(bad)}; pool rare levels or periods.")
+        raise ModelError(f"{where}: the Poisson model gives no usable estimate for {', '.join(bad)}; pool rare levels or "
+                         "use longer periods.")
     idx = pd.Index(names, name="covariate")
     state = np.where(x == 1, "co-creator", "not (yet) co-creator")
     rates = pd.DataFrame({"state": state, "days": e, "referrals": y}).groupby("state").sum()
@@ -287,18 +276,6 @@ def _check_states(y, x, where):
         if y[x == level].sum() == 0:
             raise ModelError(f"{where}: {word} made no referrals at all, so the rate ratio would be "
                              f"{'0' if level else 'infinite'}; there is too little referral data.")
-
-
-def ibis_table(table, where: str):
-    """An Ibis table: as given, or a pandas DataFrame as an in-memory table."""
-    import ibis
-
-    if isinstance(table, pd.DataFrame):
-        return ibis.memtable(table)
-    if hasattr(table, "schema") and hasattr(table, "to_pandas"):
-        return table
-    raise ParameterError(f"{where}: rows must be the workbench.tables.referrals(...) table (Ibis) or its DataFrame, "
-                         f"got {type(table).__name__}")
 
 
 __all__ = ["RateRatioResult", "referral_rate_ratio", "referral_rate_ratio_cells"]

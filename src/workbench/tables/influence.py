@@ -59,7 +59,8 @@ def cluster_score_products(rows: ibis.Table, cells: pd.DataFrame, keys: list[str
     per_row["wb_one"] = constant(1, "int64")
     if rate:
         fitted = j[f"wb_{rate}"] * (e if e is not None else 1.0)
-        per_row["wb_pearson"] = (y - fitted) * (y - fitted) / fitted
+        # rows fitted at rate 0 (a period without any referral, its base rate at minus infinity) add nothing
+        per_row["wb_pearson"] = (fitted > 0).ifelse((y - fitted) * (y - fitted) / fitted, 0.0)
     state = "exposed" in keys
     if state:
         per_row["wb_exposed"] = j.exposed.cast("int64")

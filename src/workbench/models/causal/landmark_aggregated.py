@@ -33,7 +33,7 @@ from workbench.errors import ModelError, ParameterError
 from workbench.models.causal.evalue import e_value
 from workbench.models.causal.landmark_ipw import LandmarkIPWResult, landmark_ipw
 from workbench.models.causal.propensity import OverlapWarning, ess, propensity_model, smd, weighted_quantiles
-from workbench.models.inputs import as_list, design_matrix, numeric, require_columns, to_pandas
+from workbench.models.inputs import as_list, design_matrix, numeric, require_columns, to_ibis, to_pandas
 from workbench.models.survival import DiscreteHazardResult, landmark_data
 from workbench.models.survival.discrete import fit_binned_glm
 from workbench.models.survival.paths import DEFAULT_MAX_EPISODES, choose_path
@@ -53,7 +53,6 @@ def landmark_ipw_aggregated(risk_sets, users, *, covariates, bin_days: float = 7
     :func:`landmark_ipw` with ``method="aggregated"``: ``propensity`` per
     covariate pattern with its ``users``, ``curves`` the weighted
     piecewise-exponential retention."""
-    from workbench.models.referrals import ibis_table
     from workbench.tables.influence import cluster_score_products
 
     where = "landmark_ipw_aggregated"
@@ -154,7 +153,7 @@ def landmark_ipw_aggregated(risk_sets, users, *, covariates, bin_days: float = 7
         coefs[f"b{f}"] = wg
         coefs[f"c{f}"] = before
         fitted.append((key, weighted, fit, sub))
-    pr = cluster_score_products(ibis_table(users, where), coefs, [*group_keys, "tenure_bin"], outcome="churned",
+    pr = cluster_score_products(to_ibis(users, where), coefs, [*group_keys, "tenure_bin"], outcome="churned",
                                 exposure="last_days", table_fn=where).to_pandas().iloc[0]
     first_n = first.merge(prop[[*group_keys, "kept"]], on=group_keys, how="left")
     if int(pr["rows"]) != int(first["at_risk"].sum()):
