@@ -129,7 +129,31 @@ def test_landmark_ipw_exact_and_aggregated_agree(landmark_pair):
         np.testing.assert_allclose(agg.overlap[col], exact.overlap[col], rtol=1e-8, err_msg=col)
     assert agg.evalue.e_value == pytest.approx(exact.evalue.e_value, rel=0.02)
     assert agg.propensity["users"].sum() == exact.propensity.shape[0]
-    assert set(agg.curves["group"]) == {"co-created", "not yet"}
+    # retention curves from each landmark, weighted and not: Kaplan-Meier on users against the piecewise-exponential curve
+    for (d, g), a in exact.curves.groupby(["landmark", "group"]):
+        b = agg.curves[(agg.curves.landmark == d) & (agg.curves.group == g)]
+        for t in (28, 91, 182):
+            i, j = np.searchsorted(a["time"], t, side="right") - 1, np.searchsorted(b["time"], t, side="right") - 1
+            for col in ("survival", "survival_unweighted"):
+                assert b[col].iloc[j] == pytest.approx(a[col].iloc[i], abs=0.005), (d, g, t, col)
+
+
+def test_propensity_on_pattern_counts():
+    """Counts per pattern: the same fit as on users; a saturated model is not
+    'perfect prediction'; a pattern where nobody co-created is separation."""
+    from workbench.models.causal.propensity import propensity_model
+
+    X = np.array([[0.0], [1.0]])
+    ps = propensity_model(X, ["segment[b]"], np.array([7.0, 30.0]), np.array([100.0, 100.0]), covariates=["segment"],
+                          treatment="exposed", where="t")
+    np.testing.assert_allclose(ps, [0.07, 0.30], atol=1e-8)
+    users = np.repeat([0.0, 1.0], 100)
+    treated = np.r_[np.arange(100) < 7, np.arange(100) < 30].astype(float)
+    np.testing.assert_allclose(propensity_model(users[:, None], ["segment[b]"], treated, np.ones(200), covariates=["segment"],
+                                                treatment="exposed", where="t")[[0, 100]], ps, atol=1e-6)
+    with pytest.raises(ModelError, match=r"separates co-creators from others.*segment\[b\] = 1 \(none of its 100 users co-created\)"):
+        propensity_model(X, ["segment[b]"], np.array([7.0, 0.0]), np.array([100.0, 100.0]), covariates=["segment"],
+                         treatment="exposed", where="t")
 
 
 def test_aggregated_landmark_sandwich_equals_the_per_user_bin_rows(landmark_pair):

@@ -189,16 +189,19 @@ def landmark_ipw_aggregated(risk_sets, users, *, covariates, bin_days: float = 7
             "hr_weighted": hw, "hr_weighted_ci_low": lw, "hr_weighted_ci_high": uw}
     estimates = pd.DataFrame.from_dict(est_rows, orient="index")
     estimates.index.name = "landmark"
-    # weighted retention per landmark and group: the piecewise-exponential curve of the weighted rates per bin
+    # retention per landmark and group: the piecewise-exponential curve of the (weighted) churn rates per bin
     curves = []
+    kept = cells["kept"].fillna(False).to_numpy(bool) * 1.0
     for d in landmarks:
         for level, name in GROUPS:
-            s = cells[(lm == d) & (x == level)]
-            by = s.assign(we=s["ipw"] * s["events"], wd=s["ipw"] * s["exposure_days"]).groupby("tenure_bin")[["we", "wd"]].sum()
-            rate = np.where(by["wd"] > 0, by["we"] / by["wd"].where(by["wd"] > 0, 1.0), 0.0)
-            surv = np.exp(-np.cumsum(rate * bin_days))
-            curves.append(pd.DataFrame({"landmark": d, "group": name, "time": np.r_[0.0, (by.index.to_numpy() + 1) * bin_days],
-                                        "survival": np.r_[1.0, surv]}))
+            sel = (lm == d) & (x == level)
+            frame = {"landmark": d, "group": name}
+            for col, w in (("survival", cells["ipw"].to_numpy()[sel]), ("survival_unweighted", kept[sel])):
+                by = pd.DataFrame({"b": bins[sel], "we": w * ev[sel], "wd": w * e[sel]}).groupby("b")[["we", "wd"]].sum()
+                rate = np.where(by["wd"] > 0, by["we"] / by["wd"].where(by["wd"] > 0, 1.0), 0.0)
+                frame["time"] = np.r_[0.0, (by.index.to_numpy() + 1) * bin_days]
+                frame[col] = np.r_[1.0, np.exp(-np.cumsum(rate * bin_days))]
+            curves.append(pd.DataFrame(frame))
     d0 = first[first["landmark"] == landmarks[0]]
     share_churned = float(df.loc[df["landmark"] == landmarks[0], "events"].sum() / d0["at_risk"].sum())
     hr, lo, hi = results[("pooled", True)].hazard_ratio()

@@ -33,11 +33,12 @@ class LandmarkIPWResult(Result):
     ``balance``: standardized mean differences of each covariate before
     and after weighting. ``propensity``: per user and landmark, the
     propensity and weight (for the overlap plot; aggregated: per covariate
-    pattern with its number of ``users``). ``curves``: weighted retention from
-    each landmark by group (Kaplan-Meier on users, or the piecewise-exponential
-    curve on aggregated risk sets; point estimates only: inverse probability
-    weights are not frequency weights, so a Greenwood band on these curves
-    would only be approximate). ``method``: ``"exact"`` (per-user Cox) or
+    pattern with its number of ``users``). ``curves``: retention from each
+    landmark by group, weighted (``survival``) and not
+    (``survival_unweighted``): Kaplan-Meier on users, or the
+    piecewise-exponential curve on aggregated risk sets; point estimates only
+    (inverse probability weights are not frequency weights, so a Greenwood band
+    on the weighted curves would only be approximate). ``method``: ``"exact"`` (per-user Cox) or
     ``"aggregated"`` (:func:`~workbench.models.causal.landmark_ipw_aggregated`);
     ``path_reason``: why, when a function chose.
     """
@@ -167,8 +168,11 @@ def landmark_ipw(landmark_df: pd.DataFrame, *, covariates, treatment: str = "exp
         parts.append(df)
         for level, name in ((1, "co-created"), (0, "not yet")):
             sel = df[treatment].to_numpy() == level
-            sf = km_estimate(df["duration"].to_numpy()[sel], df["churned"].to_numpy()[sel], df["ipw"].to_numpy()[sel])
-            curves.append(pd.DataFrame({"landmark": d, "group": name, "time": np.r_[0.0, sf.times], "survival": np.r_[1.0, sf.survival]}))
+            dur, churned = df["duration"].to_numpy()[sel], df["churned"].to_numpy()[sel]
+            sf = km_estimate(dur, churned, df["ipw"].to_numpy()[sel])
+            raw = km_estimate(dur, churned)  # same event times: every kept weight is positive
+            curves.append(pd.DataFrame({"landmark": d, "group": name, "time": np.r_[0.0, sf.times], "survival": np.r_[1.0, sf.survival],
+                                        "survival_unweighted": np.r_[1.0, raw.survival]}))
     stacked = pd.concat(parts, ignore_index=True)
     est_rows = {}
     for d, df in stacked.groupby("landmark", sort=True):

@@ -57,12 +57,15 @@ def propensity_model(X: np.ndarray, names: list[str], treated: np.ndarray, trial
                           f"{'; '.join(culprits)}. Their propensities are 0 or 1, so inverse probability weights "
                           f"would be unbounded and the positivity assumption fails. {todo}")
 
+    grouped = not np.all(trials == 1)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", PerfectSeparationWarning)
+        # on counts per pattern a saturated model fits the observed shares exactly, which statsmodels takes for
+        # perfect prediction; there the checks of the propensities below decide
+        warnings.simplefilter("ignore" if grouped else "error", PerfectSeparationWarning)
         warnings.simplefilter("ignore", ConvergenceWarning)  # checked below via fit.converged
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow on the way to separation; checked below
         try:
-            endog = treated if np.all(trials == 1) else np.column_stack([treated, trials - treated])
+            endog = np.column_stack([treated, trials - treated]) if grouped else treated
             fit = sm.GLM(endog, exog, family=sm.families.Binomial()).fit(maxiter=100)
         except (PerfectSeparationWarning, PerfectSeparationError):
             raise separation(None) from None
