@@ -241,3 +241,28 @@ def test_referral_cells_equal_the_per_user_glm(sim):
                                             adjust_for=["segment"])
     with pytest.raises(ModelError, match="column.*'period'"):
         referrals.referral_rate_ratio_cells(tables.referral_counts(ds, exposure="feedback", churn="cancel", period_days=None), rows)
+
+
+def test_figures_of_the_aggregated_results(landmark_pair):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workbench.plots import survival as plots
+
+    bad = sv.proportional_hazards_check(sv.discrete_time_hazard(_synthetic_risk_sets([0.6] * 10 + [1.0] * 10), link="poisson"))
+    fig = plots.plot_ph_check(bad, bin_days=7)
+    ax = fig.axes[0]
+    assert "p < 0.0001" in ax.get_title() and ax.get_xlabel() == "days since signup"
+    hr_points = ax.containers[0].lines[0].get_ydata()
+    np.testing.assert_allclose(hr_points, bad.by_tenure["hazard_ratio"])
+    _, agg, _, _ = landmark_pair
+    fig2 = plots.plot_overlap(agg)
+    p = agg.propensity[(agg.propensity.landmark == agg.landmarks[0]) & (agg.propensity.exposed == 1)]
+    want, _ = np.histogram(p["propensity"], bins=np.linspace(0, 1, 41), weights=p["users"], density=True)
+    got = [b.get_height() for b in fig2.axes[0].patches[:40]]  # the co-created histogram: patterns weighed by their users
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    fig3 = plots.plot_weighted_curves(agg)
+    assert len(fig3.axes[0].get_lines()) == 2 and "weighted HR" in fig3.axes[0].get_title()
+    plt.close("all")
