@@ -257,6 +257,21 @@ def _names(text: str) -> tuple:
     return tuple(s.strip() for s in text.split(",") if s.strip() and s.strip().lower() != "none")
 
 
+def _numbers(text: str) -> tuple:
+    try:
+        return tuple(float(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 30,90,180; got {text!r}") from None
+
+
+def _yes_no(text: str) -> bool:
+    if text.lower() in ("yes", "true", "1"):
+        return True
+    if text.lower() in ("no", "false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+
+
 def _add_tables(sub) -> None:
     p = sub.add_parser(
         "tables",
@@ -297,12 +312,18 @@ def _add_tables(sub) -> None:
                    help="events_per_user: count only this event type (active, purchase, feedback, adopted, cancel; default: any)")
     p.add_argument("--bins-per-decade", default=S, type=int, metavar="K", help="purchase_amounts: log10 bins per factor of ten (default 8)")
     p.add_argument("--covariates", default=S, type=_names, metavar="COLS",
-                   help="repeat summaries: user attributes and/or 'exposed' (co-creator by the calibration end) as columns, comma-separated")
+                   help="repeat summaries: user attributes and/or 'exposed' (co-creator by the calibration end) as columns; "
+                        "landmark tables: user attributes of the propensity model (default segment); comma-separated")
     p.add_argument("--model", default=S, choices=["auto", "bgnbd", "pareto_nbd", "mbgnbd"],
                    help="customers: the purchase model; auto (default) chooses on the holdout after --calibration-end")
     p.add_argument("--horizon", default=S, type=float, metavar="UNITS", help="customers: CLV horizon in --time-unit units (default 52)")
     p.add_argument("--discount-rate", default=S, type=float, metavar="RATE", help="customers: annual discount rate of CLV (default 0.1)")
     p.add_argument("--level", default=S, type=float, metavar="LEVEL", help="customers: confidence level of the intervals (default 0.95)")
+    p.add_argument("--naive-ever", default=S, type=_yes_no, metavar="yes|no",
+                   help="risk_sets: exposed from signup for everyone who ever co-created (the naive, biased contrast; default no)")
+    p.add_argument("--max-dose", default=S, type=int, metavar="N", help="dose_risk_sets: dose levels 0..N, N meaning N or more (default 3)")
+    p.add_argument("--landmarks", default=S, type=_numbers, metavar="DAYS",
+                   help="landmark tables: landmark days, comma-separated (default 30,90,180)")
     p.set_defaults(func=_cmd_tables)
 
 

@@ -55,7 +55,7 @@ _UNIT_DAYS = {"day": 1, "week": 7}
 def _days_per_customer(ds, calibration_end, holdout_end, table_fn):
     """Customer rows with whole-day times (first_day_n, frequency, recency_d,
     T_d, ...) and the (calibration, holdout) day numbers."""
-    require(ds, table_fn, "events")
+    require(ds, table_fn, "users", "events")
     end = observation_end(ds, table_fn)
     cal = check_date(table_fn, "calibration_end", end if calibration_end is None else calibration_end)
     hold = check_date(table_fn, "holdout_end", end if holdout_end is None else holdout_end)
@@ -78,6 +78,12 @@ def _days_per_customer(ds, calibration_end, holdout_end, table_fn):
 
     e = observed_events(ds, end)  # events after the observation end are ignored, as everywhere
     p = e.filter(e.event_type == "purchase")
+    # Joined to the users (a no-op on valid data: every event's user is a user) so that the grouping by
+    # (user, day) below does not sit straight on the scan: DuckDB 2.0's partitioned_execution optimizer
+    # splits such a group-by into key ranges of the user-sorted file and, with the purchase filter pushed
+    # into the scan, rescans every row group for every range: 2 ranges at 1M users, 9 at 3M, more beyond,
+    # so the cost grew with the square of the data (benchmarks/bench_tables.py --sizes shows it linear now).
+    p = p.join(ds.users.select("user_id"), "user_id")
     p = p.mutate(day=day_number(p.event_at))
     p = p.filter(p.day <= hold_n)
     pdays = p.group_by(["user_id", "day"]).aggregate(spend=p.amount.sum(), first_at=p.event_at.min())
