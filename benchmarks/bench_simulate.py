@@ -35,7 +35,7 @@ MEMORY_TARGET_MB = 2048
 TIME_TARGET_10M_S = 600.0
 
 CHILD = r"""
-import json, resource, sys, time
+import json, re, resource, sys, time
 from pathlib import Path
 from workbench.data.simulate import simulate
 users, seed, chunk, mode, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], Path(sys.argv[5])
@@ -49,7 +49,9 @@ wall = time.perf_counter() - t0
 ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({
     "users": users, "mode": mode, "events": sum(ds.truth["counts"]["events"].values()), "wall_s": wall,
-    "user_s": ru.ru_utime, "sys_s": ru.ru_stime, "peak_rss_mb": ru.ru_maxrss / 1024,
+    "user_s": ru.ru_utime, "sys_s": ru.ru_stime,
+    # VmHWM: this process's own peak (ru_maxrss would also count the parent's memory at fork time)
+    "peak_rss_mb": int(re.search(r"VmHWM:\s+(\d+) kB", Path("/proc/self/status").read_text()).group(1)) / 1024,
     "disk_mb": sum(f.stat().st_size for f in out.iterdir()) / 1e6,
 }))
 """

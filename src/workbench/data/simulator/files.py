@@ -36,7 +36,7 @@ class TableWriter:
     """One Parquet file written in row groups of about ``ROW_GROUP_ROWS`` rows,
     cut only between users; rows arrive in user order, a chunk at a time."""
 
-    def __init__(self, path: Path, schema: pa.Schema, row_group_rows: int = ROW_GROUP_ROWS):
+    def __init__(self, path: Path, schema: pa.Schema, row_group_rows: int | None = None):
         # Dictionary pages for the string columns only: timestamps and amounts rarely repeat, and
         # trying (then falling back) costs about twice the writing time. Categorical columns arrive
         # as Arrow dictionaries (written as they are, no hashing); without the Arrow schema stored
@@ -45,7 +45,7 @@ class TableWriter:
         self.writer = pq.ParquetWriter(
             path, schema, compression=PARQUET_CODEC, use_dictionary=strings, store_schema=False
         )
-        self.target = row_group_rows
+        self.target = row_group_rows or ROW_GROUP_ROWS
         self.tables: list[pa.Table] = []
         self.users: list[np.ndarray] = []
         self.rows = 0
