@@ -52,7 +52,7 @@ def per_user(ds):
     start = pd.Timestamp(ds.truth["time"]["start"])
     end = pd.Timestamp(ds.metadata["observation_end"])
     churn_s = np.floor((lat.signup_day + lat.churn_day).where(lat.churn_day < lat.observed_days) * 86_400)
-    df["churn_at"] = start + pd.to_timedelta(churn_s, unit="s")
+    df["churn_at"] = (start + pd.to_timedelta(churn_s, unit="s")).astype(df.s.dtype)
     df["stop"] = df["churn_at"].fillna(end)
     df["dead"] = df["churn_at"].notna()
     df["last"] = ds.events.groupby("user_id").event_at.max().reindex(df.index)
@@ -442,7 +442,9 @@ def test_window_experiment_effects_match_the_population_truth(ds, per_user, name
         assert all(p == {"conversion_hazard_ratio": 1.0, "churn_hazard_ratio": 1.0, "spend_ratio": 1.0} for p in t["arm_parameters"].values())
     else:  # the planted effects show up in the population truth the way the parameters say
         g, c = pop["effects"]["guided"], pop["effects"]["checklist"]
-        assert 0.2 < g["converted"]["relative"] < 0.3 and g["retained"]["difference"] > 0 and g["rmst_days"]["difference"] > 0
+        # a conversion hazard ratio of 1.3 lifts conversion within 30 days by a little less than 30%
+        assert 0.2 < g["converted"]["relative"] < 0.3 + 4 * g["converted"]["relative_mc_std_err"]
+        assert g["retained"]["difference"] > 0 and g["rmst_days"]["difference"] > 0
         assert c["revenue"]["relative"] == pytest.approx(0.1, abs=0.002) and c["converted"]["difference"] == 0
         assert t["arm_parameters"]["guided"] == {"conversion_hazard_ratio": 1.3, "churn_hazard_ratio": 0.85, "spend_ratio": 1.0}
 
