@@ -38,7 +38,7 @@ from workbench.data.simulator.parameters import (
     Planted,
 )
 from workbench.data.simulator.people import COUNTRIES, Signups, draw_people, participation
-from workbench.data.simulator.purchases import draw_purchases
+from workbench.data.simulator.purchases import draw_purchases, spend_ratio
 from workbench.data.simulator.referrals import ReferralBook
 from workbench.errors import WorkbenchError
 
@@ -150,7 +150,6 @@ class World:
         self.obs = float(p.observation_days)
         self.end_sec = int(p.observation_days) * SECONDS_PER_DAY
 
-
     def timestamps(self, sec: np.ndarray) -> pa.Array:
         return pa.array(self.start_us + sec.astype(np.int64) * US, type=pa.timestamp("us"))
 
@@ -219,8 +218,8 @@ class World:
         # --- purchases: first at conversion, BG/NBD repeats, Gamma-Gamma amounts
         cust = np.flatnonzero(converted)
         stop = np.where(silent, s + T, np.inf)[cust]  # a silent churner buys nothing after churning
-        spend = np.where(people.onboarding >= 0, p.onboarding_effects("spend_ratio")[np.maximum(people.onboarding, 0)], 1.0)
-        buys = draw_purchases(rngs["purchases"], rngs["spend"], seg[cust], s[cust] + C[cust], stop, spend[cust], p)
+        spend = spend_ratio(people.onboarding[cust], p)
+        buys = draw_purchases(rngs["purchases"], rngs["spend"], seg[cust], s[cust] + C[cust], stop, spend, p)
 
         # --- events sorted by (user, second, type)
         parts = [

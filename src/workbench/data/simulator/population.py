@@ -25,6 +25,7 @@ from workbench.data.simulator.lives import (
 )
 from workbench.data.simulator.parameters import AA_ARMS, ONBOARDING_ARMS, SEGMENTS, Planted
 from workbench.data.simulator.people import draw_people, participation
+from workbench.data.simulator.purchases import spend_ratio
 
 SECONDS_PER_DAY = 86_400
 OUTCOMES = ("converted", "purchases", "revenue", "retained", "rmst_days")
@@ -148,13 +149,9 @@ def window_experiment(rng, p: Planted, name: str, probs) -> dict:
     }
     results = {}
     for a, arm in enumerate(arms):
-        if name == "onboarding":
-            world = dataclasses.replace(people, onboarding=np.full(m, a, np.int8))
-            spend = np.full(m, p.onboarding_effects("spend_ratio")[a])
-        else:  # the A/A test's arms are the same world
-            world = people
-            spend = np.where(people.onboarding >= 0, p.onboarding_effects("spend_ratio")[np.maximum(people.onboarding, 0)], 1.0)
-        results[arm] = _arm_outcomes(world, s, ethr, ideas, e_conv, u_type, buy, probs, spend, H, p)
+        # the onboarding arm is forced; the A/A test's arms are the same world
+        world = dataclasses.replace(people, onboarding=np.full(m, a, np.int8)) if name == "onboarding" else people
+        results[arm] = _arm_outcomes(world, s, ethr, ideas, e_conv, u_type, buy, probs, spend_ratio(world.onboarding, p), H, p)
     by_arm = {}
     for arm in arms:
         by_arm[arm] = {}

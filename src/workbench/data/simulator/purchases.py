@@ -24,6 +24,11 @@ class Purchases:
     repeats: int  # repeat purchases kept
 
 
+def spend_ratio(onboarding: np.ndarray, p: Planted) -> np.ndarray:
+    """Multiplier of every purchase amount: the onboarding arm's spend ratio (1 outside the experiment)."""
+    return np.where(onboarding >= 0, p.onboarding_effects("spend_ratio")[np.maximum(onboarding, 0)], 1.0)
+
+
 def draw_purchases(rng_buy, rng_spend, seg, first_abs, stop_abs, spend_ratio, p: Planted) -> Purchases:
     """Purchases of ``seg.size`` customers whose first purchase is at
     ``first_abs`` (days after start).
