@@ -103,7 +103,7 @@ def draw_people(rngs: dict, weeks: np.ndarray, p: Planted) -> People:
     country = np.where(seg == 1, np.searchsorted(cdf[1], u * cdf[1, -1]), np.searchsorted(cdf[0], u * cdf[0, -1]))
     country = np.minimum(country, len(COUNTRIES) - 1).astype(np.int16)
     country[r.random(n) < p.country_missing_share] = -1
-    r = rngs["experiments"]
+    r = rngs["experiment"]
     invited = r.random(n) < p.experiment_invited_share
     u_part = r.random(n)
     onboarding = np.where(

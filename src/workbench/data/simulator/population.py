@@ -35,7 +35,7 @@ def fresh_people(rng, m: int, p: Planted, first_week: float, last_week: float):
     """``m`` fresh users signing up (Bass) between two weeks, with everything drawn at signup."""
     lo, hi = (float(bass_cdf(w, p.bass_p, p.bass_q)) for w in (first_week, last_week))
     weeks = bass_inverse_cdf(lo + rng.random(m) * (hi - lo), p.bass_p, p.bass_q)
-    return draw_people({k: rng for k in ("segments", "attributes", "age", "country", "experiments", "onboarding", "aa_test")}, weeks, p)
+    return draw_people({k: rng for k in ("segments", "attributes", "age", "country", "experiment", "onboarding", "aa_test")}, weeks, p)
 
 
 def _mean_se(x) -> tuple[float, float]:
