@@ -52,7 +52,7 @@ def hostile_dataset(tiny_dataset, tmp_path_factory) -> Path:
     users["channel"] = users["channel"].replace({"organic": XSS_IMG})
     users.to_parquet(out / "users.parquet", index=False)
     assignments = pd.read_parquet(out / "assignments.parquet")
-    assignments["experiment"] = XSS_IMG
+    assignments["experiment"] = assignments["experiment"].replace({"cocreation_invite": XSS_IMG})
     assignments.to_parquet(out / "assignments.parquet", index=False)
     kpis = pd.read_parquet(out / "kpis.parquet")
     if "unit" in kpis.columns:

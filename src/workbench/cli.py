@@ -40,26 +40,35 @@ def _cmd_simulate(args) -> int:
     from workbench.data.simulate import parse_assignments, simulate
 
     overrides = parse_assignments(args.set)
-    ds = simulate(users=args.users, seed=args.seed, out=args.out, force=args.force, progress=not args.quiet, **overrides)
+    ds = simulate(users=args.users, seed=args.seed, out=args.out, force=args.force, progress=not args.quiet,
+                  chunk_users=args.chunk_users, **overrides)  # fmt: skip
     print(ds.describe())
     print(f"wrote {args.out} (tables, dataset.yml, truth.json)")
     return 0
 
 
 def _add_simulate(sub) -> None:
+    from workbench.data.simulate import CHUNK_USERS
+
     p = sub.add_parser(
         "simulate",
         help="write a simulated dataset with planted truth",
-        description="Simulate a product's user base (Bass signups, segments, activity, ideas, churn, "
-        "conversion, repeat purchases, referrals, a co-creation experiment, a market KPI panel) and write it "
-        "as a dataset folder with truth.json holding every planted value. Same seed, same files. "
-        "See docs/simulator.md.",
+        description="Simulate a product's user base (Bass signups, segments, attributes, activity, ideas, churn by "
+        "cancel or silence, conversion, repeat purchases, referrals, a co-creation invitation, an onboarding "
+        "experiment, an A/A test, a market KPI panel) and stream it to a dataset folder, a chunk of users at a "
+        "time, with truth.json holding every planted value. Same seed, same files. See docs/simulator.md.",
     )
     p.add_argument("--users", type=int, default=20_000, help="number of users (default 20000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", required=True, help="dataset folder to write (must be new or empty)")
     p.add_argument("--force", action="store_true", help="replace --out if it already holds files")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--chunk-users",
+        type=int,
+        default=CHUNK_USERS,
+        help=f"users drawn and held in memory at a time (default {CHUNK_USERS}); part of what fixes the files' bytes",
+    )
     p.add_argument(
         "--set",
         action="append",
