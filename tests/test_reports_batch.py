@@ -70,7 +70,7 @@ def test_config_problems_are_all_reported_before_anything_runs(project):
     assert "unknown key(s) workers" in msg
     assert "job 1 (missing_notebook): notebook 'missing_notebook' not found" in msg and "notebooks in" in msg and "job, other" in msg
     assert "unknown parameter 'nn' (did you mean 'n'?)" in msg and "job 2" in msg
-    assert "parameter 'n' is int: expected a whole number, got 'two'" in msg
+    assert "parameter 'n' is int: expected a whole number in decimal digits, got 'two'" in msg
     assert "job 4 (job): unknown key(s) paramters" in msg
     assert "job 5 (job): n given both in `parameters` and in `grid`" in msg
     assert "job 6 (job): `grid` must map each parameter name to a non-empty list" in msg

@@ -2,8 +2,10 @@
 
 Names in a dataset (segments, channels, experiment names, a dataset's own
 name) are data, not markup. ``escape`` makes them show exactly as written:
-HTML special characters become entities and Markdown punctuation is
-backslash-escaped, so ``<script>`` or ``*bold*`` appear as text::
+every ASCII punctuation character becomes a numeric character reference
+(``&#42;``), so ``<script>``, ``*bold*`` or a URL appear as text (a URL does
+not become a live link, and no stray backslash shows); line breaks become
+spaces, so a name cannot start a heading, list or code block::
 
     Markdown(f"The largest segment is **{escape(top)}** ({share:.0%} of users).")
 
@@ -12,16 +14,17 @@ backslash-escaped, so ``<script>`` or ``*bold*`` appear as text::
 
 from __future__ import annotations
 
-import html
 import re
+import string
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
+_PUNCTUATION = frozenset(string.punctuation)
+_LINE_BREAK = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
 
 
 def escape(value) -> str:
-    """``str(value)`` safe to put inside Markdown: shows as written, never as markup."""
-    text = html.escape(str(value), quote=False)  # entities without "#", which is escaped below
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """``str(value)`` safe to put inside Markdown: shows as written, never as markup or a link."""
+    text = _LINE_BREAK.sub(" ", str(value))
+    return "".join(f"&#{ord(c)};" if c in _PUNCTUATION else c for c in text)
 
 
 def money(value: float, currency: str) -> str:
