@@ -35,12 +35,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import write_notebook  # noqa: E402  (the notebook writer the tests use)
-
 from workbench.reports.batch import default_workers, run_batch  # noqa: E402
 from workbench.reports.html import render_report  # noqa: E402
 from workbench.reports.parameters import bind, declared_parameters  # noqa: E402
 from workbench.reports.runner import run_notebook  # noqa: E402
+
+from conftest import write_notebook  # noqa: E402  (the notebook writer the tests use)
 
 MINIMAL_CELLS = [
     "import matplotlib.pyplot as plt\nfrom workbench.reports import record",

@@ -146,7 +146,12 @@ def test_a_full_disk_during_a_batch_is_one_failed_job_and_the_summary_still_prin
         raise OSError(errno.ENOSPC, "No space left on device")
 
     real = files._write
-    monkeypatch.setattr(files, "_write", lambda fd, data: full(fd, data) if bytes(data[:15]) == b"<!DOCTYPE html>" and b"Report runs" in bytes(data) else real(fd, data))
+
+    def write(fd, data):
+        is_index = bytes(data[:15]) == b"<!DOCTYPE html>" and b"Report runs" in bytes(data)
+        return full(fd, data) if is_index else real(fd, data)
+
+    monkeypatch.setattr(files, "_write", write)
     assert main(["batch", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "1 succeeded" in out and "run index not rebuilt: cannot write " in out and "no space left on the disk" in out

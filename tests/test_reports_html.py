@@ -26,11 +26,13 @@ def executed_notebook(*, failed=False):
         nbformat.v4.new_code_cell("n: int = 1  # n", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("# Parameters\nn = 2\n", metadata={"tags": ["injected-parameters"]}),
         nbformat.v4.new_code_cell("show()", execution_count=1, outputs=[
-            nbformat.v4.new_output("display_data", {"text/html": '<b>bold</b><script>alert(2)</script><img src="https://e.com/t.png"><a href="javascript:alert(3)">x</a>'}),
+            nbformat.v4.new_output("display_data", {"text/html": '<b>bold</b><script>alert(2)</script><img src="https://e.com/t.png">'
+                                                                 '<a href="javascript:alert(3)">x</a>'}),
             nbformat.v4.new_output("display_data", {"application/javascript": "alert(4)"}),
             nbformat.v4.new_output("display_data", {"text/markdown": "**md** <iframe src='https://e.com'></iframe>"}),
             nbformat.v4.new_output("display_data", {"image/png": PNG, "text/plain": "<Figure size 640x480 with 1 Axes>"}),
-            nbformat.v4.new_output("display_data", {"text/html": '<style scoped>.dataframe td {color: red}</style><table class="dataframe"><tr><td>&lt;seg&gt;</td></tr></table>'}),
+            nbformat.v4.new_output("display_data", {"text/html": '<style scoped>.dataframe td {color: red}</style>'
+                                                                 '<table class="dataframe"><tr><td>&lt;seg&gt;</td></tr></table>'}),
         ]),
     ]
     if failed:
@@ -80,7 +82,8 @@ def test_header_parameters_and_metrics(declared):
     assert "1 min 15 s" in html and "2026-01-01 00:00 UTC" in html
     # the injected cell is replaced by the parameters table; the defaults cell is not shown
     assert "# Parameters" not in html and "n: int = 1" not in html
-    assert '<tr class="wb-changed"><td><code>n</code></td><td class="wb-value"><code>2</code></td><td><code>int</code></td><td><code class="wb-dim">1</code></td><td>how many</td></tr>' in html
+    assert ('<tr class="wb-changed"><td><code>n</code></td><td class="wb-value"><code>2</code></td><td><code>int</code></td>'
+            '<td><code class="wb-dim">1</code></td><td>how many</td></tr>') in html
     assert "<code>a.b</code></td><td class=\"wb-num\">1.235</td>" in html
     assert "<code>a.n</code></td><td class=\"wb-num\">12,345</td>" in html
     # the heading moved into the header: only once as an h1
@@ -124,8 +127,10 @@ def test_money_shows_two_decimals_and_an_escaped_currency():
     assert markdown2html_mistune(money(2, "<b>$</b>")) == "<p>2.00 &lt;b&gt;$&lt;/b&gt;</p>\n"
 
 
-@pytest.mark.parametrize(("value", "text"), [(12345, "12,345"), (0.123456, "0.1235"), (1234.5, "1,234.5"), (2.5e7, "25,000,000"), (0.0, "0"), ("x", "x"), (True, "true"),
-                                             (None, "n/a"), (float("nan"), "n/a"), (float("inf"), "n/a"), (-float("inf"), "n/a")])
+@pytest.mark.parametrize(("value", "text"), [
+    (12345, "12,345"), (0.123456, "0.1235"), (1234.5, "1,234.5"), (2.5e7, "25,000,000"), (0.0, "0"), ("x", "x"), (True, "true"),
+    (None, "n/a"), (float("nan"), "n/a"), (float("inf"), "n/a"), (-float("inf"), "n/a"),
+])
 def test_format_value(value, text):
     assert format_value(value) == text
 

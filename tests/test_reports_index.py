@@ -127,7 +127,8 @@ def test_cli_index_and_compare(reports, capsys):
     assert "data.users" in out and "+357" in out and "retention.period_1" in out
     assert main(["compare", "data_overview~1", "data_overview", "--reports", str(reports), "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
-    assert {r["metric"]: r["status"] for r in records} == {"data.name": "removed", "data.new": "added", "data.users": "changed", "retention.period_1": "changed"}
+    assert {r["metric"]: r["status"] for r in records} == {"data.name": "removed", "data.new": "added", "data.users": "changed",
+                                                           "retention.period_1": "changed"}
     assert main(["compare", "nope", "data_overview", "--reports", str(reports)]) == 2
     assert "no finished run matches 'nope'" in capsys.readouterr().err
 

@@ -275,9 +275,11 @@ def render_report(nb, manifest: dict, metrics: dict, parameters=None) -> str:
     rows = []
     for p in declared:
         v = values.get(p.name, p.default)
-        rows.append({"name": p.name, "value": format_literal(v), "type": str(p.type), "default": p.default_source, "meaning": p.meaning, "changed": v != p.default})
+        rows.append({"name": p.name, "value": format_literal(v), "type": str(p.type), "default": p.default_source, "meaning": p.meaning,
+                     "changed": v != p.default})
     known = {p.name for p in declared}
-    rows += [{"name": k, "value": format_literal(v), "type": type(v).__name__, "default": "", "meaning": "", "changed": True} for k, v in values.items() if k not in known]
+    rows += [{"name": k, "value": format_literal(v), "type": type(v).__name__, "default": "", "meaning": "", "changed": True}
+             for k, v in values.items() if k not in known]
     status = manifest.get("status", "unknown")
     ctx = {
         "title": title,
