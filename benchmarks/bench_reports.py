@@ -13,6 +13,10 @@ the cells (kernel start excluded), rendering report.html, and the whole run.
 It also times, in this process, checking the data_overview parameters alone
 and rendering the HTML of a real data_overview run (seven figures).
 
+It also times what a batch adds per job: each job runs in a fresh worker
+process (spawned, then importing the runner), so that a worker that dies
+fails only its own job; the table gives the median cost of starting one.
+
 Part 2, batch: the jobs of batches/default.yml whose notebooks exist (missing
 ones are listed and skipped), run once with one worker and once with one per
 core. It needs data/sample, which it builds like ``make run`` does
@@ -94,6 +98,25 @@ def in_process(tmp: Path) -> dict:
     return out
 
 
+def _import_runner(task, report):
+    import workbench.reports.runner  # noqa: F401 - what every batch worker imports before its run
+
+    return time.perf_counter()
+
+
+def worker_start(repeat: int) -> float:
+    """Median seconds from starting a supervised worker process to its entry having imported the runner."""
+    from workbench.reports.workers import supervise
+
+    times = []
+    for _ in range(repeat):
+        ended = []
+        t0 = time.perf_counter()
+        supervise([0], 1, _import_runner, ended.append)
+        times.append(ended[0].result - t0)
+    return statistics.median(times)
+
+
 def batch_config(tmp: Path) -> tuple[Path, list[str]]:
     """batches/default.yml without the jobs whose notebook does not exist yet."""
     config = yaml.safe_load((ROOT / "batches" / "default.yml").read_text())
@@ -133,7 +156,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-reports-") as d:
         tmp = Path(d)
-        out = {"overhead": overhead(tmp, args.repeat), "in_process": in_process(tmp)}
+        out = {"overhead": overhead(tmp, args.repeat), "in_process": in_process(tmp), "worker_start_s": worker_start(max(3, args.repeat))}
         o = out["overhead"]
         print(f"\none report run of a minimal notebook (median of {o['repeat']}):")
         for label, key in STEPS:
@@ -142,6 +165,7 @@ def main(argv=None) -> int:
         print(f"  checking data_overview parameters alone: {p['parameter_check_ms']:.1f} ms")
         print(f"  rendering report.html of a data_overview run ({p['overview_figures']} figures, "
               f"{p['overview_html_kb']:.0f} KB): {p['render_overview_s']:.2f} s")
+        print(f"  starting a batch job's worker process (spawn + importing the runner): {out['worker_start_s']:.2f} s")
         if not args.skip_batch:
             b = out["batch"] = batch(tmp)
             if b["skipped"]:

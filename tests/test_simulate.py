@@ -589,8 +589,7 @@ def test_cli_help_and_run(tmp_path, capsys):
     assert main(["simulate", "--users", "800", "--out", str(out), "--quiet", "--force"]) == 0
 
 
-# ====================================================================== slow: coverage over repeats
-@pytest.mark.slow
+# ====================================================================== coverage over repeats
 def test_interval_coverage_over_repeated_simulations():
     """95% Wald intervals from simple estimators cover the planted values about
     95% of the time: churn hazard ratio, ITT (population), referral rate ratio."""

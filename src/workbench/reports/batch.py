@@ -271,10 +271,10 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _outcome(ending, started: dict) -> JobOutcome:
+def _outcome(ending) -> JobOutcome:
     """A job's outcome from how its worker ended; a worker that died leaves a failed run."""
     job = ending.task
-    took = time.perf_counter() - started.get(job.number, time.perf_counter())
+    took = ending.seconds
     if isinstance(ending.result, JobOutcome):
         return ending.result
     why = ending.problem or "the worker ended without a result"
@@ -334,10 +334,8 @@ def run_batch(config=None, *, workers: int | None = None, reports_dir=None, root
     say = (lambda text: tqdm.write(text, file=sys.stderr)) if progress else (lambda text: None)
     say(f"batch {batch.name}: {len(jobs)} run(s) from {_short(batch.path)} on {n_workers} worker(s)")
     bar = tqdm(total=len(jobs), desc=f"batch {batch.name}", unit="run", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    started = {j.number: time.perf_counter() for j in jobs}
-
     def finished(ending) -> None:
-        outcome = _outcome(ending, started)
+        outcome = _outcome(ending)
         result.outcomes.append(outcome)
         took = format_duration(outcome.result.duration_s if outcome.result else outcome.duration_s)
         detail = _short(outcome.result.report) if outcome.result else outcome.problem
@@ -357,8 +355,7 @@ def run_batch(config=None, *, workers: int | None = None, reports_dir=None, root
         for ending in stopped.running:
             _mark_interrupted(ending.run_dir, signame)
             where = f"; partial run left in {_short(ending.run_dir)} (`workbench index --prune` removes it)" if ending.run_dir else ""
-            result.outcomes.append(JobOutcome(ending.task, None, f"interrupted while running{where}",
-                                              time.perf_counter() - started[ending.task.number], state="interrupted"))
+            result.outcomes.append(JobOutcome(ending.task, None, f"interrupted while running{where}", ending.seconds, state="interrupted"))
         for job in stopped.queued:
             result.outcomes.append(JobOutcome(job, None, "not started: the batch was interrupted", 0.0, state="not started"))
     result.duration_s = time.perf_counter() - t0

@@ -55,6 +55,7 @@ class Ending:
     kernel_pid: int | None = None
     worker_pid: int | None = None
     exitcode: int | None = None
+    seconds: float = 0.0  # from starting the worker to its end
 
     @property
     def died(self) -> bool:
@@ -135,6 +136,7 @@ class _Worker:
     def __init__(self, task, process, conn):
         self.task, self.process, self.conn = task, process, conn
         self.ending = Ending(task, worker_pid=process.pid)
+        self.t0 = time.monotonic()
 
     def drain(self) -> None:
         """Read every message the worker has sent so far."""
@@ -179,6 +181,7 @@ def _finish(w: _Worker) -> Ending:
     w.conn.close()
     e = w.ending
     e.exitcode = w.process.exitcode
+    e.seconds = time.monotonic() - w.t0
     if e.result is None and e.problem is None:
         e.problem = describe_exit(w.process.pid, e.exitcode)
         _kill_group(e.kernel_pid)  # its kernel must not outlive it
@@ -202,6 +205,7 @@ def _stop(workers: list[_Worker]) -> list[Ending]:
         w.drain()
         w.conn.close()
         w.ending.exitcode = w.process.exitcode
+        w.ending.seconds = time.monotonic() - w.t0
         w.ending.problem = w.ending.problem or "interrupted"
         _kill_group(w.ending.kernel_pid)
         endings.append(w.ending)
