@@ -121,7 +121,7 @@ def test_money_shows_two_decimals_and_an_escaped_currency():
 
     assert money(1234.5, "USD") == "1,234.50 USD"
     assert money(0.125, "") == "0.12" and money(-3, "") == "-3.00"
-    assert money(2, "<b>$</b>") == "2.00 &#60;b&#62;&#36;&#60;&#47;b&#62;"
+    assert money(2, "<b>$</b>") == "2.00 &lt;b&gt;\\$&lt;/b&gt;"
     from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
     assert markdown2html_mistune(money(2, "<b>$</b>")) == "<p>2.00 &lt;b&gt;$&lt;/b&gt;</p>\n"

@@ -2,10 +2,11 @@
 
 Names in a dataset (segments, channels, experiment names, a dataset's own
 name) are data, not markup. ``escape`` makes them show exactly as written:
-every ASCII punctuation character becomes a numeric character reference
-(``&#42;``), so ``<script>``, ``*bold*`` or a URL appear as text (a URL does
-not become a live link, and no stray backslash shows); line breaks become
-spaces, so a name cannot start a heading, list or code block::
+HTML special characters become entities, Markdown punctuation is
+backslash-escaped, and ``:`` and ``@`` become character references, so
+``<script>``, ``*bold*``, a URL or an e-mail address appear as text (a URL
+never becomes a live link, which would also show the backslashes); line
+breaks become spaces, so a name cannot start a heading, list or code block::
 
     Markdown(f"The largest segment is **{escape(top)}** ({share:.0%} of users).")
 
@@ -14,17 +15,20 @@ spaces, so a name cannot start a heading, list or code block::
 
 from __future__ import annotations
 
+import html
 import re
-import string
 
-_PUNCTUATION = frozenset(string.punctuation)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
 _LINE_BREAK = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
+#: the characters an autolink needs (``https://``, ``me@host``), as references
+_LINK_CHARS = {":": "&#58;", "@": "&#64;"}
 
 
 def escape(value) -> str:
     """``str(value)`` safe to put inside Markdown: shows as written, never as markup or a link."""
-    text = _LINE_BREAK.sub(" ", str(value))
-    return "".join(f"&#{ord(c)};" if c in _PUNCTUATION else c for c in text)
+    text = html.escape(_LINE_BREAK.sub(" ", str(value)), quote=False)  # entities without "#", which is escaped below
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return re.sub("[:@]", lambda m: _LINK_CHARS[m.group()], text)
 
 
 def money(value: float, currency: str) -> str:
