@@ -346,7 +346,7 @@ def run_batch(config=None, *, workers: int | None = None, reports_dir=None, root
 
     entry = functools.partial(_run_job, root=str(batch.root), reports_dir=reports, batch_name=batch.name, cell_timeout=cell_timeout)
     try:
-        stopped = supervise(jobs, n_workers, entry, finished)
+        stopped = supervise(jobs, n_workers, entry, finished, preload=("workbench.reports.batch",))
     finally:
         bar.close()
     if stopped is not None:

@@ -28,7 +28,6 @@ import os
 import platform
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from workbench.errors import ParameterError
 from workbench.reports.errors import ReportError
 from workbench.reports.files import write_text
 from workbench.reports.html import format_duration, render_report, strip_ansi, title_of
+from workbench.reports.kernel import KernelWatch, execution_error, kernel_manager_class
 from workbench.reports.manifest import (
     KERNEL_LOG,
     MANIFEST,
@@ -178,133 +178,6 @@ def _reserve(notebook_dir: Path, base_id: str, manifest: dict | None = None) -> 
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     raise ReportError(f"cannot find a free run id for {base_id} in {notebook_dir}")  # pragma: no cover
-
-
-class _KernelWatch:
-    """What the runner knows about the kernel: its process and the cell it was last asked to run."""
-
-    def __init__(self, on_event=None):
-        self.process = None
-        self.cell_index: int | None = None
-        self.on_event = on_event
-
-    def started(self, process) -> None:
-        self.process = process
-        if self.on_event is not None and process is not None:
-            self.on_event("kernel", process.pid)
-
-    def exit_status(self) -> int | None:
-        """The kernel's return code (negative: killed by that signal), if it has ended."""
-        if self.process is None:
-            return None
-        try:
-            return self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return None
-
-
-def _kernel_manager_class(extra_env: dict, log=None, watch: _KernelWatch | None = None):
-    """A kernel manager that starts an IPython kernel on *this* Python (whatever
-    kernelspecs are installed) with ``extra_env`` added to its environment,
-    the kernel process's own messages going to the open file ``log``, the
-    connection encrypted where ZeroMQ supports it, and its process handed to
-    ``watch``."""
-    import zmq
-    from ipykernel.kernelspec import RESOURCES, get_kernel_dict, make_ipkernel_cmd
-    from jupyter_client.kernelspec import KernelSpec
-    from jupyter_client.manager import AsyncKernelManager
-
-    class WorkbenchKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            if zmq.has("curve"):
-                self.transport_encryption = "auto"
-
-        @property
-        def kernel_spec(self):
-            if self._kernel_spec is None:
-                self._kernel_spec = KernelSpec(
-                    argv=make_ipkernel_cmd(executable=sys.executable),
-                    display_name="Python 3 (ipykernel)",
-                    language="python",
-                    resource_dir=RESOURCES,
-                    metadata=dict(get_kernel_dict()["metadata"]),
-                )
-            return self._kernel_spec
-
-        async def _async_pre_start_kernel(self, **kw):
-            env = dict(kw.pop("env", None) or os.environ)
-            env.update(extra_env)
-            kw["env"] = env
-            if log is not None:
-                kw.setdefault("stdout", log)
-                kw.setdefault("stderr", log)
-            return await super()._async_pre_start_kernel(**kw)
-
-        async def _async_launch_kernel(self, kernel_cmd, **kw):
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-            if watch is not None:
-                watch.started(getattr(self.provisioner, "process", None))
-
-    return WorkbenchKernelManager
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "the kernel stopped answering"
-    if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        hint = {
-            "SIGKILL": " (often the system's out-of-memory killer: check free memory)",
-            "SIGSEGV": " (a crash in compiled code, e.g. a C extension)",
-            "SIGABRT": " (aborted by compiled code)",
-            "SIGBUS": " (a crash in compiled code or a truncated memory-mapped file)",
-        }.get(name, "")
-        return f"the kernel process was killed by {name}{hint}"
-    return f"the kernel process exited with code {code}"
-
-
-def _cell_label(nb, index: int | None) -> str:
-    if index is None or nb is None or index >= len(nb.cells):
-        return "before any cell ran" if index is None else f"cell {index + 1}"
-    n = nb.cells[index].get("execution_count")
-    return f"cell In [{n}]" if n is not None else f"cell {index + 1}"
-
-
-def _first_line(cell) -> str:
-    lines = [line for line in (cell.source if cell is not None else "").splitlines() if line.strip()]
-    return lines[0].strip()[:120] if lines else ""
-
-
-def _error_from(exc: BaseException, watch: _KernelWatch, executed: Path, cell_timeout) -> dict:
-    """The manifest's ``error`` for an execution that did not get to the end."""
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    nb = None
-    with contextlib.suppress(Exception):
-        nb = nbformat.read(executed, as_version=4)
-    index = watch.cell_index
-    cell = nb.cells[index] if nb is not None and index is not None and index < len(nb.cells) else None
-    label = _cell_label(nb, index)
-    code = f" (`{_first_line(cell)}`)" if cell is not None and _first_line(cell) else ""
-    base = {"cell_index": index, "execution_count": cell.get("execution_count") if cell is not None else None}
-    if isinstance(exc, DeadKernelError):
-        status = watch.exit_status()
-        what = _describe_exit(status)
-        return {**base, "ename": "KernelDied", "evalue": f"{what} while running {label}{code}",
-                "where": f"{what} while running {label}{code}; the cells after it did not run",
-                "exit_code": status if status is not None and status >= 0 else None,
-                "signal": signal.Signals(-status).name if status is not None and status < 0 and -status in signal.Signals._value2member_map_ else None,
-                "detail": ""}
-    if isinstance(exc, CellTimeoutError):
-        return {**base, "ename": "CellTimeout", "evalue": f"{label}{code} ran longer than the cell timeout of {cell_timeout:g} s",
-                "where": f"{label}{code} was stopped after {cell_timeout:g} s (--cell-timeout)", "detail": ""}
-    text = str(exc).strip()
-    return {**base, "ename": type(exc).__name__, "evalue": text.splitlines()[0] if text else "",
-            "where": f"the notebook did not finish ({label}): {text or type(exc).__name__}", "detail": ""}
 
 
 def _read_metrics(path: Path) -> tuple[dict, str | None]:
@@ -458,7 +331,7 @@ def _execute(nb_path, name, project, reports, run_id, tmp, manifest, source_nb, 
 
     # 3. execute
     marks: dict[str, float] = {}
-    watch = _KernelWatch(on_event)
+    watch = KernelWatch(on_event)
     env = {METRICS_ENV: str(metrics_path), "WORKBENCH_ROOT": str(project), "WORKBENCH_RUN_ID": run_id, "PYTHONHASHSEED": "0"}
     error = None
     kernel_log = open(tmp / KERNEL_LOG, "wb")  # noqa: SIM115 - closed below, after the kernel has ended
@@ -480,7 +353,7 @@ def _execute(nb_path, name, project, reports, run_id, tmp, manifest, source_nb, 
                     language="python",
                     progress_bar=progress,
                     cwd=str(project),
-                    kernel_manager_class=_kernel_manager_class(env, kernel_log, watch),
+                    kernel_manager_class=kernel_manager_class(env, kernel_log, watch),
                     on_notebook_start=lambda **_: marks.setdefault("kernel_ready", time.perf_counter()),
                     on_cell_execute=cell_started,
                     execution_timeout=cell_timeout,
@@ -497,7 +370,7 @@ def _execute(nb_path, name, project, reports, run_id, tmp, manifest, source_nb, 
         _say(progress, f"interrupted: the partial run is left in {tmp} and is not listed as a run")
         raise
     except Exception as exc:  # the kernel died, a cell timed out, the kernel did not start...
-        error = _error_from(exc, watch, executed, cell_timeout)
+        error = execution_error(exc, watch, executed, cell_timeout)
     finally:
         kernel_log.close()
         if (tmp / KERNEL_LOG).stat().st_size == 0:

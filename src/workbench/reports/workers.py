@@ -2,7 +2,10 @@
 
 :func:`supervise` runs ``entry(task, report)`` for each task in a worker
 process of its own (at most ``workers`` at a time) and hands each task's end to
-``on_finish``. What it guarantees:
+``on_finish``. Workers are forked from a fork server that has imported the
+``preload`` modules once (on POSIX; elsewhere they are spawned), so a fresh
+process per job costs milliseconds, not the seconds of importing the runner.
+What it guarantees:
 
 - a worker that dies (``kill -9``, a crash) fails only its own task, with how
   it ended (signal or exit code); its kernel is stopped too;
@@ -10,11 +13,14 @@ process of its own (at most ``workers`` at a time) and hands each task's end to
   worker and its kernel at once, starts no queued task, and returns what was
   running and what never started, so the caller can still print its summary;
 - a supervisor killed outright (``kill -9``) takes its workers with it: each
-  worker asks the kernel to send it ``SIGTERM`` when its parent dies
-  (``PR_SET_PDEATHSIG`` on Linux) and also checks every half second that its
-  parent is alive; on ``SIGTERM`` a worker kills its kernel's process group
-  and exits. The kernel itself also exits when its worker is gone (ipykernel's
-  parent poller).
+  worker watches its pipe to the supervisor, whose end closes when the
+  supervisor ends (checked every half second, and unlike a process id it
+  cannot be fooled by a zombie or a reused pid); it also asks the kernel for
+  ``SIGTERM`` when its own parent dies (``PR_SET_PDEATHSIG`` on Linux). On
+  ``SIGTERM`` a worker kills its kernel's process group and exits. The
+  kernel itself also exits when its worker is gone (ipykernel's parent
+  poller), and the fork server exits once the supervisor and its workers
+  are gone.
 
 Each worker runs in a session and process group of its own, so a Ctrl-C in
 the terminal reaches only the supervisor, which then stops the workers in
@@ -87,34 +93,38 @@ def _on_stop(signum, frame) -> None:  # pragma: no cover - runs in the worker pr
     os._exit(128 + signum)
 
 
-def _watch_parent(parent: int) -> None:  # pragma: no cover - runs in the worker process
+def _watch_parent(lifeline, parent: int) -> None:  # pragma: no cover - runs in the worker process
+    """The supervisor never writes to a worker: its end of the pipe becoming
+    readable means it closed, i.e. the supervisor has ended (even as a zombie)."""
     while True:
-        time.sleep(PARENT_CHECK_S)
-        if os.getppid() != parent:
+        if multiprocessing.connection.wait([lifeline], timeout=PARENT_CHECK_S) or os.getppid() != parent:
             os.kill(os.getpid(), signal.SIGTERM)
             return
 
 
-def die_with_parent(parent: int) -> None:
-    """Make this process receive SIGTERM when ``parent`` ends (prctl where the
-    kernel offers it, and a watcher thread everywhere)."""
+def die_with_parent(lifeline) -> None:
+    """Make this process receive SIGTERM when the supervisor holding the other
+    end of ``lifeline`` ends, or when its own parent does (prctl where the
+    kernel offers it, and a watcher thread for both)."""
+    parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
-    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
-    if os.getppid() != parent:  # the parent died before we were watching
-        os.kill(os.getpid(), signal.SIGTERM)
+    threading.Thread(target=_watch_parent, args=(lifeline, parent), name="parent-watch", daemon=True).start()
 
 
-def _worker_main(conn, entry, task, parent: int) -> None:  # pragma: no cover - runs in the worker process
+def _worker_main(conn, entry, task, env: dict, cwd: str) -> None:  # pragma: no cover - runs in the worker process
     global _kernel_pid
     os.setsid()
+    os.environ.clear()  # the supervisor's environment and folder now, not the fork server's from its start
+    os.environ.update(env)
+    os.chdir(cwd)
     signal.signal(signal.SIGTERM, _on_stop)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, _on_stop)
-    die_with_parent(parent)
+    die_with_parent(conn)
 
     def report(kind: str, value) -> None:
         global _kernel_pid
@@ -168,11 +178,13 @@ def describe_exit(pid: int, exitcode: int | None) -> str:
 
 
 def _start(ctx, entry, task) -> _Worker:
-    receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_worker_main, args=(send, entry, task, os.getpid()), name="workbench-worker")
+    """A worker for ``task``: it reports on its end of a duplex pipe, and
+    watches that pipe for the supervisor's end closing (its lifeline)."""
+    ours, theirs = ctx.Pipe(duplex=True)
+    process = ctx.Process(target=_worker_main, args=(theirs, entry, task, dict(os.environ), os.getcwd()), name="workbench-worker")
     process.start()
-    send.close()
-    return _Worker(task, process, receive)
+    theirs.close()
+    return _Worker(task, process, ours)
 
 
 def _finish(w: _Worker) -> Ending:
@@ -216,13 +228,22 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def supervise(tasks, workers: int, entry, on_finish) -> Interrupted | None:
+def _context(preload: tuple[str, ...]):
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(list(preload))
+        return ctx
+    return multiprocessing.get_context("spawn")  # pragma: no cover - not POSIX
+
+
+def supervise(tasks, workers: int, entry, on_finish, *, preload: tuple[str, ...] = ()) -> Interrupted | None:
     """Run ``entry(task, report)`` for every task in supervised worker
     processes; ``on_finish(ending)`` is called in this process as each task
     ends. Returns None when every task ended, or :class:`Interrupted` if
     SIGINT, SIGTERM or SIGHUP stopped the batch (the workers and their kernels
-    are stopped by then). ``entry`` and the tasks must be picklable."""
-    ctx = multiprocessing.get_context("spawn")
+    are stopped by then). ``entry`` and the tasks must be picklable;
+    ``preload`` names modules the fork server imports once for all workers."""
+    ctx = _context(preload)
     queue = collections.deque(tasks)
     live: dict[int, _Worker] = {}
     in_main = threading.current_thread() is threading.main_thread()
