@@ -181,7 +181,6 @@ def test_simulator_signups_end_to_end(tiny_dataset):
     assert r.peak_time == pytest.approx(truth["peak_week"], abs=1.5)
 
 
-@pytest.mark.slow
 def test_interval_coverage_over_repeated_simulations():
     """200 series of 40 weeks with Poisson noise: 95% intervals cover 90-98%."""
     table = _bench().bass_coverage(200, noise="poisson")
@@ -192,7 +191,6 @@ def test_interval_coverage_over_repeated_simulations():
         assert abs(row["relative_bias"]) < 0.03, row.to_dict()
 
 
-@pytest.mark.slow
 def test_interval_coverage_with_multiplicative_noise():
     table = _bench().bass_coverage(200, noise="lognormal")
     print(table.to_string())

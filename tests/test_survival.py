@@ -478,8 +478,7 @@ def test_dose_response_step_effect(sim_tables):
         sv.dose_response(ep.assign(dose=0))
 
 
-# ----------------------------------------------------------------- coverage (slow)
-@pytest.mark.slow
+# ----------------------------------------------------------------- coverage
 def test_adjusted_hr_interval_coverage_direct_draws():
     """95% intervals of the adjusted time-varying HR cover the planted 0.6 in
     90-98% of 200 direct draws (the simulator-based run with ITT coverage is

@@ -4,14 +4,58 @@ Each subcommand is a ``_cmd_<name>(args)`` function registered in
 :func:`build_parser`; the work itself lives in the layers. Errors the
 workbench raises on purpose are printed as one clear message; a contract
 violation exits with status 2, any other workbench error with status 1.
+The report commands (run, batch, index, compare) exit 1 when a run or a job
+failed, 2 when they refused their input or could not write their files
+(nothing is run, nothing half-written), and 130 when interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import signal
 import sys
 
 from workbench.errors import DataError, WorkbenchError
+
+
+def _refusals_exit_2(cmd):
+    """A report command: a workbench error or an OS error (a full disk, a
+    folder given for a file) is one line on stderr and exit status 2."""
+
+    @functools.wraps(cmd)
+    def wrapped(args) -> int:
+        try:
+            return cmd(args)
+        except WorkbenchError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
 
 
 # --------------------------------------------------------------------- data
@@ -79,6 +123,7 @@ def _add_simulate(sub) -> None:
 
 
 # --------------------------------------------------------------------- reports
+@_refusals_exit_2
 def _cmd_run(args) -> int:
     from workbench.reports.notebooks import describe_notebook, describe_notebooks
 
@@ -90,22 +135,19 @@ def _cmd_run(args) -> int:
     if not args.notebook:
         print(f"error: give a NOTEBOOK to run; the project's notebooks:\n\n{describe_notebooks()}", file=sys.stderr)
         return 2
-    from workbench.errors import ParameterError
     from workbench.reports.runner import run_notebook
 
-    try:
-        result = run_notebook(
-            args.notebook,
-            texts=dict(args.parameter),
-            params_file=args.parameters_file,
-            reports_dir=args.reports,
-            progress=not args.quiet,
-            cell_timeout=args.cell_timeout,
-        )
-    except ParameterError as exc:  # refused before anything ran: a usage error
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    result = run_notebook(
+        args.notebook,
+        texts=dict(args.parameter),
+        params_file=args.parameters_file,
+        reports_dir=args.reports,
+        progress=not args.quiet,
+        cell_timeout=args.cell_timeout,
+    )
     print(result.report)
+    if not result.ok and args.quiet:  # --quiet hides progress, never why a run failed
+        print(f"FAILED: {result.error}", file=sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -118,7 +160,8 @@ def _add_run(sub) -> None:
         "execute it with papermill in the project root, and write the executed notebook, a self-contained "
         "report.html, metrics.json and manifest.json into reports/<notebook>/<run-id>/. Prints the report's "
         "path; exits 1 if the notebook failed (its partial notebook and report are kept) and 2 if the "
-        "parameters were refused. "
+        "parameters were refused (types and the rules in the parameters' comments; no kernel is started) "
+        "or the run's files could not be written. "
         "`workbench run NOTEBOOK --help` lists that notebook's parameters.",
     )
     p.add_argument("notebook", nargs="?", metavar="NOTEBOOK", help="a name in notebooks/ (data_overview) or a path to an .ipynb")
@@ -126,13 +169,14 @@ def _add_run(sub) -> None:
                    help="set a parameter (repeatable); the value is converted to the declared type")
     p.add_argument("-f", "--parameters-file", metavar="PARAMS.yaml", help="a YAML file of NAME: VALUE lines (-p overrides it)")
     p.add_argument("--reports", metavar="DIR", help="where runs go (default: <project root>/reports)")
-    p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="fail the run if one cell takes longer (default: no limit)")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--cell-timeout", type=_positive_seconds, metavar="SECONDS", help="fail the run if one cell takes longer (default: no limit)")
+    p.add_argument("--quiet", action="store_true", help="no progress output (a failure is still reported)")
     p.add_argument("--list", action="store_true", help="list the project's notebooks and their parameters")
     p.add_argument("-h", "--help", action="store_true", help="show this help (and NOTEBOOK's parameters) and exit")
     p.set_defaults(func=_cmd_run, _parser=p)
 
 
+@_refusals_exit_2
 def _cmd_batch(args) -> int:
     from workbench.reports.batch import load_batch, run_batch
 
@@ -144,7 +188,9 @@ def _cmd_batch(args) -> int:
         return 0
     result = run_batch(args.config, workers=args.workers, reports_dir=args.reports, progress=not args.quiet,
                        only=args.only, cell_timeout=args.cell_timeout)
-    print(result.summary())
+    print(result.summary(), flush=True)
+    if result.interrupted:
+        return 130
     return 0 if result.ok else 1
 
 
@@ -154,29 +200,34 @@ def _add_batch(sub) -> None:
         help="run the report jobs of a batch config in parallel (default batches/default.yml)",
         description="Run every job of a batch config (default: batches/default.yml; a bare name means "
         "batches/NAME.yml) in parallel worker processes. All notebooks and parameters are checked first. "
-        "A failing job does not stop the others; a summary table is printed at the end, reports/index.html "
-        "is rebuilt, and the exit status is 1 if any job failed.",
+        "A failing job (or a worker that dies) does not stop the others; a summary table is printed at the end, "
+        "reports/index.html is rebuilt, and the exit status is 1 if any job failed, 2 if the config was refused "
+        "(nothing runs). Ctrl-C (or SIGTERM) stops every worker and kernel at once, still prints the summary "
+        "and rebuilds the index, and exits 130.",
     )
     p.add_argument("config", nargs="?", metavar="CONFIG", help="batch config file or name (default: batches/default.yml)")
-    p.add_argument("-j", "--workers", type=int, metavar="N", help="worker processes (default: number of cores)")
+    p.add_argument("-j", "--workers", type=_positive_int, metavar="N", help="worker processes (default: number of cores)")
     p.add_argument("--only", action="append", metavar="NOTEBOOK", help="run only this notebook's jobs (repeatable)")
     p.add_argument("--reports", metavar="DIR", help="where runs go (default: <project root>/reports)")
-    p.add_argument("--cell-timeout", type=float, metavar="SECONDS", help="fail a run if one cell takes longer")
+    p.add_argument("--cell-timeout", type=_positive_seconds, metavar="SECONDS", help="fail a run if one cell takes longer")
     p.add_argument("--dry-run", action="store_true", help="check the config and list the runs without running them")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
     p.set_defaults(func=_cmd_batch)
 
 
+@_refusals_exit_2
 def _cmd_index(args) -> int:
-    from workbench.reports.index import build_index, incomplete_runs, list_runs, prune_incomplete
+    from workbench.reports.index import build_index, incomplete_runs, prune_incomplete, scan_runs
 
     if args.prune:
         for path in prune_incomplete(args.reports):
             print(f"removed unfinished run folder {path}")
     path = build_index(args.reports)
-    runs = list_runs(path.parent)
+    runs, skipped = scan_runs(path.parent)
     failed = sum(r.status != "succeeded" for r in runs)
     print(f"{path}: {len(runs)} run(s), {failed} failed")
+    for folder, why in skipped:
+        print(f"skipped {folder}: {why}", file=sys.stderr)
     left = incomplete_runs(path.parent)
     if left:
         print(f"{len(left)} unfinished run folder(s) not listed (interrupted or still running); "
@@ -196,6 +247,7 @@ def _add_index(sub) -> None:
     p.set_defaults(func=_cmd_index)
 
 
+@_refusals_exit_2
 def _cmd_compare(args) -> int:
     from workbench.reports.compare import compare_runs
 
@@ -355,9 +407,16 @@ def build_parser() -> argparse.ArgumentParser:
 _COMMANDS = [_add_validate, _add_simulate, _add_run, _add_batch, _add_index, _add_compare, _add_tables]
 
 
+def _sigterm_as_interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.getsignal(signal.SIGTERM)
+    if args.command in ("run", "batch") and previous is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # `kill PID` ends a run as Ctrl-C does
     try:
         return int(args.func(args) or 0)
     except DataError as exc:
@@ -372,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()
         return 0
+    finally:
+        if signal.getsignal(signal.SIGTERM) is _sigterm_as_interrupt:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover
