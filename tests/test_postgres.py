@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import yaml
-
 from export_fixture import write_export
 from postgres_server import PASSWORD_ENV, load_folder, postgres_folder
+
 from workbench.cli import main
 from workbench.data import load_dataset, validate_dataset
 from workbench.data.backends import BackendError
@@ -135,6 +135,6 @@ def test_text_that_does_not_parse_is_one_clear_error_on_postgres_too(postgres, t
     (folder / "dataset.yml").write_text(yaml.safe_dump({"backend": {"url": f"{postgres.url}/wb_bad", "password_env": PASSWORD_ENV}}))
     with pytest.raises(DataError) as info:
         load_dataset(folder)
-    rules = {(v.table, v.column, v.rule.split(" (")[0]) for v in info.value.violations}
+    rules = {(v.table, v.column, v.rule.split(":")[0]) for v in info.value.violations}
     assert ("events", "event_at", "values that do not parse as a timestamp") in rules
     assert ("events", "amount", "values that do not parse as a float") in rules

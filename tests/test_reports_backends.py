@@ -16,10 +16,10 @@ import shutil
 
 import pytest
 import yaml
-
 from postgres_server import PASSWORD_ENV, postgres_folder
 from test_notebooks import SMALL
 from test_parity import _why_no_spark
+
 from workbench.cli import main
 from workbench.reports.runner import run_notebook
 

@@ -19,7 +19,6 @@ credentials in any text the workbench shows or writes).
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import subprocess
@@ -285,21 +284,18 @@ def reads_files(con) -> bool:
     return getattr(con, "name", None) in ("duckdb", "pyspark")
 
 
-_counter = itertools.count(1)
 
 
 def read_file(con, path: Path) -> ibis.Table:
-    """A CSV (every value as text) or Parquet file as a table on ``con``."""
-    name = f"wb_{re.sub(r'[^A-Za-z0-9_]', '_', path.stem)}_{next(_counter)}"
+    """A CSV (every value as text) or Parquet file as a table on ``con``
+    (:func:`workbench.data.files.read_table`, the one file reader)."""
+    from workbench.data.files import read_table as read_data_file
+
     if not reads_files(con):
         raise BackendError(f"{getattr(con, 'name', 'this backend')} cannot read files such as {path.name}: "
                            "load the table into the database and name it with table: schema.name in dataset.yml's source section, "
                            "or run the dataset on DuckDB or Spark")
-    if path.suffix == ".parquet":
-        return con.read_parquet(str(path), table_name=name)
-    if con.name == "duckdb":
-        return con.read_csv(str(path), table_name=name, all_varchar=True)
-    return con.read_csv(str(path), table_name=name, header=True, inferSchema=False)
+    return read_data_file(con, Path(path))
 
 
 def read_table(con, name: str) -> ibis.Table:

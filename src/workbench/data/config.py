@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from workbench.data.backends import BackendSpec, parse_backend, read_local_config
+from workbench.data.files import read_meta
 from workbench.data.mapping import SourceMapping, parse_source
 from workbench.data.paths import DatasetLocation, locate_dataset
 from workbench.errors import DataError, Violation, WorkbenchError
+
 
 @dataclass(frozen=True)
 class DatasetConfig:
@@ -27,27 +27,27 @@ class DatasetConfig:
     meta: dict = field(default_factory=dict)
     backend: BackendSpec = field(default_factory=BackendSpec)
     source: SourceMapping | None = None
+    problems: tuple = ()  # why dataset.yml could not be read (with strict=False)
 
     @property
     def folder(self) -> Path:
         return self.location.folder
 
 
-def _load_yaml(path: Path, folder: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DataError([Violation(path.name, None, f"not valid YAML: {exc}", 0)], str(folder)) from None
-    if not isinstance(data, dict):
-        raise DataError([Violation(path.name, None, "must be a mapping of keys to values", 0)], str(folder))
-    return data
-
-
-def read_config(location) -> DatasetConfig:
+def read_config(location, *, strict: bool = True) -> DatasetConfig:
     """The checked configuration of a dataset (a :class:`DatasetLocation`, or
-    anything :func:`~workbench.data.paths.locate_dataset` takes)."""
+    anything :func:`~workbench.data.paths.locate_dataset` takes). A
+    dataset.yml that cannot be read (not UTF-8, not YAML, a bad
+    observation_end) raises with ``strict``; without, it gives an empty
+    configuration whose ``problems`` say why (validation reports them with
+    every other violation). A broken ``backend`` or ``source`` section always
+    raises: nothing can be read without them."""
     loc = location if isinstance(location, DatasetLocation) else locate_dataset(location)
-    data = _load_yaml(loc.config, loc.folder) if loc.config is not None else {}
+    data, unreadable = read_meta(loc.config)
+    if unreadable:
+        if strict:
+            raise DataError(unreadable, str(loc.config or loc.folder))
+        return DatasetConfig(loc, problems=tuple(unreadable))
     problems: list[Violation] = []
     backend, bad = parse_backend(data.get("backend"), read_local_config(loc.folder), loc.folder)
     problems += bad

@@ -28,8 +28,8 @@ import yaml
 
 from workbench.data import parsing
 from workbench.data.backends import BackendSpec, connect, read_file, read_table, refuse_credentials
-from workbench.data.credentials import redact
 from workbench.data.contract import EVENT_TYPES
+from workbench.data.credentials import redact
 from workbench.errors import DataError, Violation
 
 #: column names that usually hold each contract column (compared without case, spaces, - or _)

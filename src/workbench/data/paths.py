@@ -78,7 +78,8 @@ def _builtin_folder(name: str) -> Path:
 
         convert_cdnow(sample=(name == "cdnow-sample"), out=folder)
     if not folder.is_dir():
-        raise DataError([Violation(name, None, f"built-in dataset not built yet at {folder}: run `workbench simulate --out {BUILTIN[name]}` (or `make run`)", 0)])
+        rule = f"built-in dataset not built yet at {folder}: run `workbench simulate --out {BUILTIN[name]}` (or `make run`)"
+        raise DataError([Violation(name, None, rule, 0)])
     return folder
 
 
@@ -102,7 +103,7 @@ def locate_dataset(value) -> DatasetLocation:
     if path.is_dir():
         return DatasetLocation(path, path / CONFIG if (path / CONFIG).is_file() else None)
     names = ", ".join(BUILTIN)
-    raise DataError([Violation(text, None, f"no dataset folder or dataset.yml at {path.resolve()} (give a folder, a dataset.yml, or one of: {names})", 0)])
+    raise DataError([Violation(text, None, f"no dataset folder at {path.absolute()} (give a folder, a dataset.yml, or one of: {names})", 0)])
 
 
 def resolve_dataset(path) -> Path:

@@ -1,8 +1,11 @@
-"""Figures for invitation experiments and referrals: retention by arm, the
-effect estimates side by side (intent-to-treat, CUPED, complier effect), the
-power curve of a planned design, and referral rates of co-creators versus
-others. Each function takes results from :mod:`workbench.models.experiments`
-or :mod:`workbench.models.referrals` and returns a ``Figure``; none fits.
+"""Figures for experiments and referrals: the readout's effects with raw,
+multiplicity-adjusted and always-valid intervals, the estimate and its
+always-valid interval by day since the start, Kaplan-Meier curves per arm;
+for the invitation experiment, retention by arm and the effect estimates
+side by side (intent-to-treat, CUPED, complier effect); the power curve of a
+planned design; referral rates of co-creators versus others. Each function
+takes results from :mod:`workbench.models.experiments` or
+:mod:`workbench.models.referrals` and returns a ``Figure``; none fits.
 """
 
 from __future__ import annotations
@@ -120,4 +123,111 @@ def plot_referral_rates(result, *, truth: float | None = None, figsize=(9, 4)) -
     return fig
 
 
-__all__ = ["plot_experiment", "plot_power", "plot_referral_rates"]
+# ----------------------------------------------------------------- the readout
+def plot_effects(result, *, metrics=None, ncols: int = 3, figsize=None) -> Figure:
+    """One panel per metric (its own units), one row per arm: the effect
+    against control with its 95% interval (thick), the interval adjusted for
+    multiplicity (thin; the readout's ``correction``) and, in sequential
+    mode, the always-valid interval (open brackets)."""
+    eff = result.effects
+    names = [m for m in (metrics or result.metrics) if m in set(eff["metric"])]
+    if not names:
+        raise ParameterError(f"plot_effects: no estimated metric to plot (estimated: {', '.join(sorted(set(eff['metric']))) or 'none'})")
+    ncols = max(1, min(ncols, len(names)))
+    nrows = int(np.ceil(len(names) / ncols))
+    arms = sorted(set(eff["arm"]))
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize or (4.2 * ncols, 0.6 + (0.45 * len(arms) + 0.9) * nrows), squeeze=False)
+    seq = "seq_ci_low" in eff.columns and eff["seq_ci_low"].notna().any()
+    for ax, metric in zip(axes.flat, names):
+        sub = eff[eff["metric"] == metric].set_index("arm")
+        for i, arm in enumerate(arms):
+            if arm not in sub.index:
+                continue
+            r = sub.loc[arm]
+            y = len(arms) - 1 - i
+            ax.plot([r["adj_ci_low"], r["adj_ci_high"]], [y, y], color="C0", lw=1)
+            ax.plot([r["ci_low"], r["ci_high"]], [y, y], color="C0", lw=4, alpha=0.8, solid_capstyle="butt")
+            if seq and np.isfinite(r["seq_ci_low"]):
+                ax.plot([r["seq_ci_low"], r["seq_ci_high"]], [y, y], ls="none", marker="|", ms=12, mew=1.5, color="C3")
+            ax.plot(r["effect"], y, "o", color="white", mec="C0", mew=1.5, ms=6)
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(range(len(arms)))
+        ax.set_yticklabels([_safe(a) for a in arms[::-1]], fontsize=8)
+        ax.set_ylim(-0.6, len(arms) - 0.4)
+        unit = "days (RMST)" if sub["kind"].iloc[0] == "time_to_event" else "difference"
+        ax.set_title(f"{_safe(metric)} ({unit})", fontsize=9)
+        ax.tick_params(axis="x", labelsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    label = {"holm": "Holm (Bonferroni level)", "bh": "Benjamini-Hochberg (FCR level)", "none": "no adjustment"}[result.correction]
+    legend = f"arm minus control: dot estimate, thick {1 - result.alpha:.0%} interval, thin adjusted for {label}"
+    fig.suptitle(legend + ("; red brackets: always-valid interval" if seq else ""), fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sequential(result, metric: str, *, arm: str | None = None, figsize=(8, 4.5)) -> Figure:
+    """The effect of ``arm`` (default: every arm) on ``metric`` by day since
+    the experiment started: the estimate, the always-valid interval (valid
+    whenever it is looked at) and the naive daily interval (valid for one
+    look only), with the fixed-horizon interval at the last look on the right."""
+    if result.sequential is None:
+        raise ParameterError("plot_sequential: the readout has no sequential results; run readout(..., sequential=True)")
+    seq = result.sequential[result.sequential["metric"] == metric]
+    arms = sorted(set(seq["arm"])) if arm is None else [arm]
+    if seq.empty or not set(arms) <= set(seq["arm"]):
+        raise ParameterError(f"plot_sequential: no sequential estimate for metric {metric!r}"
+                             + (f", arm {arm!r}" if arm else "") + f"; there are: {', '.join(sorted(set(result.sequential['metric'])))}")
+    fig, ax = plt.subplots(figsize=figsize)
+    last_day = float(seq["day"].max())
+    for i, a in enumerate(arms):
+        g = seq[seq["arm"] == a].sort_values("day")
+        color = f"C{i}"
+        ax.fill_between(g["day"], g["seq_ci_low"], g["seq_ci_high"], color=color, alpha=0.15, lw=0,
+                        label=f"{_safe(a)}: always-valid interval")
+        ax.plot(g["day"], g["ci_low"], color=color, ls=":", lw=1, label=f"{_safe(a)}: naive daily interval")
+        ax.plot(g["day"], g["ci_high"], color=color, ls=":", lw=1)
+        ax.plot(g["day"], g["estimate"], color=color, lw=1.8, label=f"{_safe(a)}: estimate")
+        r = result.effect(metric, a)
+        x = last_day * (1.03 + 0.03 * i)
+        ax.errorbar([x], [r["effect"]], yerr=[[r["effect"] - r["ci_low"]], [r["ci_high"] - r["effect"]]], fmt="s", color=color,
+                    capsize=4, ms=5, label=f"{_safe(a)}: fixed-horizon interval")
+    # the first looks have wide intervals: frame the looks whose interval is within 3 times the last one's width
+    sel = seq[seq["arm"].isin(arms)]
+    width = sel["seq_ci_high"] - sel["seq_ci_low"]
+    last_width = sel.sort_values("day").groupby("arm").tail(1).eval("seq_ci_high - seq_ci_low").max()
+    framed = sel[width <= 3 * last_width]
+    if not framed.empty:
+        lo, hi = min(framed["seq_ci_low"].min(), 0.0), max(framed["seq_ci_high"].max(), 0.0)
+        pad = 0.08 * (hi - lo)
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("days since the experiment started (users counted once their horizon is over)")
+    ax.set_ylabel(f"{_safe(metric)}: arm minus control")
+    ax.set_title(f"{_safe(metric)}: the estimate as it would have been read each day")
+    ax.legend(fontsize=7, ncol=2 if len(arms) > 1 else 1)
+    fig.tight_layout()
+    return fig
+
+
+def plot_arm_survival(result, metric: str, *, figsize=(8, 5)) -> Figure:
+    """Kaplan-Meier curves per arm of a time-to-event metric, with the
+    horizon at which RMST is measured marked and each arm's RMST in the legend."""
+    from workbench.plots.survival import plot_survival_curves
+
+    if metric not in result.time_to_event:
+        raise ParameterError(f"plot_arm_survival: no time-to-event result for {metric!r}; there are: "
+                             f"{', '.join(result.time_to_event) or 'none'}")
+    tte = result.time_to_event[metric]
+    rm = tte.rmst.set_index("arm")["rmst"]
+    means = ", ".join(f"{a} {v:.1f}" for a, v in rm.items() if np.isfinite(v))
+    word = {"time_to_churn": "still not churned", "time_to_purchase": "not yet purchased", "time_to_idea": "no idea yet"}.get(metric, "no event yet")
+    title = f"{metric}: Kaplan-Meier by arm" + (f"\nrestricted mean days up to {tte.horizon:g} (dashed): {means}" if means else "")
+    fig = plot_survival_curves(tte.curves, title=title, figsize=figsize)
+    ax = fig.axes[0]
+    ax.axvline(tte.horizon, color="grey", ls="--", lw=1)
+    ax.set_ylabel(f"share {word}")
+    return fig
+
+
+__all__ = ["plot_arm_survival", "plot_effects", "plot_experiment", "plot_power", "plot_referral_rates", "plot_sequential"]
