@@ -37,7 +37,9 @@ LANDMARKS = dict(landmarks=(30, 90, 180), covariates=("segment", "prior_activity
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
     out = tmp_path_factory.mktemp("paths") / "sim"
-    s = simulate(users=5000, seed=3, out=out, progress=False)
+    # every churner cancels, so the cancel-only rule (KW) sees every churn: with
+    # the default mixed churn, silent churners look alive and the cancel rule is biased
+    s = simulate(users=5000, seed=3, out=out, progress=False, churn_cancel_share=1.0)
     return s.truth, load_dataset(out, validate=False)
 
 
