@@ -241,7 +241,7 @@ def _add_index(sub) -> None:
         "index",
         help="rebuild reports/index.html from the runs' manifests",
         description="Rebuild reports/index.html, the list of every finished run (notebook, parameters, status, "
-        "when, key metrics, links), from reports/*/*/manifest.json. Runs and batches do this themselves.",
+        "when, headline, links), from reports/*/*/manifest.json. Runs and batches do this themselves.",
     )
     p.add_argument("--reports", metavar="DIR", help="the reports folder (default: <project root>/reports)")
     p.add_argument("--prune", action="store_true", help="delete unfinished run folders whose process has ended")
