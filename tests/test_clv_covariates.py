@@ -269,6 +269,6 @@ def test_rate_ratio_plot_draws_the_fitted_effects(planted_bg_fit):
     ax = plot_rate_ratios(planted_bg_fit)
     xs = ax.lines[0].get_xdata()
     np.testing.assert_allclose(sorted(xs), sorted(planted_bg_fit.coefficients.ratio))
-    assert ax.get_xscale() == "log" and "segment = mainstream" in ax.get_title()
+    assert ax.get_xscale() == "log" and "segment = mainstream" in ax.get_title(loc="left")
     with pytest.raises(ParameterError, match="without covariates"):
         plot_rate_ratios(fit_bgnbd(_two_levels(no_repeat_level=False)))
