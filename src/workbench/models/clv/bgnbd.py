@@ -132,12 +132,20 @@ def bgnbd_totals(params, rows: Rows, n):
     with np.errstate(invalid="ignore", divide="ignore"):
         laT_u, latx_u = np.log(alpha + uT), np.log(alpha + utx)
         iT_u, itx_u = 1.0 / (alpha + uT), 1.0 / (alpha + utx)
+        blA = special.betaln(a, b + xs)
         rx = r + xr
-        A = special.betaln(a, b + xs)[ix] - rx * laT_u[iT]
-        B = special.betaln(a + 1.0, b + xs - 1.0)[ix] - rx * latx_u[itx]
-        lse = np.logaddexp(A, B)
-        wB = np.exp(B - lse)
-        ll += float((nr * lse).sum()) + float(N_x @ special.gammaln(r + xs)) + Nrep * (r * math.log(alpha) - special.gammaln(r) - special.betaln(a, b))
+        # per row only d = B - A; log(e^A + e^B) = A + softplus(d), and A's total is summed per distinct value
+        dr = latx_u[itx] - laT_u[iT]  # also the r-element of g_A - g_B
+        d = (special.betaln(a + 1.0, b + xs - 1.0) - blA)[ix] - rx * dr
+        e = np.abs(d)
+        np.negative(e, out=e)
+        np.exp(e, out=e)  # exp(-|d|)
+        sp = np.log1p(e)
+        sp += np.maximum(d, 0.0)  # softplus(d)
+        np.add(e, 1.0, out=e)
+        wB = np.where(d > 0, 1.0, e - 1.0) / e  # the share e^B / (e^A + e^B)
+        sum_A = float(N_x @ blA) - float(laT_u @ (r * L["N_T"] + L["NX_T"]))
+        ll += sum_A + float((nr * sp).sum()) + float(N_x @ special.gammaln(r + xs)) + Nrep * (r * math.log(alpha) - special.gammaln(r) - special.betaln(a, b))
         nwB = nr * wB
         q = nwB * xr
         SB_T, SB_tx = np.bincount(iT, nwB, len(uT)), np.bincount(itx, nwB, len(utx))
@@ -164,7 +172,6 @@ def bgnbd_totals(params, rows: Rows, n):
         # w_A w_B (g_A - g_B)(g_A - g_B)': differences r: log(alpha+t_x) - log(alpha+T),
         # alpha: (r+x) (1/(alpha+t_x) - 1/(alpha+T)), a: -1/a, b: 1/(b+x-1)
         v = nwB - nwB * wB
-        dr = latx_u[itx] - laT_u[iT]
         dal = rx * (itx_u[itx] - iT_u[iT])
         vdr, vda = v * dr, v * dal
         V_x = np.bincount(ix, v, len(ux))

@@ -17,6 +17,7 @@ import math
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 from scipy import special
 
 from workbench.models.clv.counting import CountingResult, fit_counting, start_rates
@@ -45,53 +46,59 @@ def _logF(r, alpha, s, beta, x, t):
     return (1.0 - bb) * (np.log(mn + t) - lm) + np.log(h) - aa * lm
 
 
+def _pair_index(x, t):
+    """The distinct (x, t) pairs: ``(index of each row's pair, first row of each pair)``, by hashing
+    (``pd.factorize``), not sorting."""
+    cx, _ = pd.factorize(x)
+    ct, ut = pd.factorize(t)
+    inv, uniq = pd.factorize(cx.astype(np.int64) * len(ut) + ct)
+    first = np.empty(len(uniq), dtype=np.int64)
+    first[inv[::-1]] = np.arange(len(inv) - 1, -1, -1)
+    return inv, first
+
+
 class Rows:
-    """Pareto/NBD rows with the (x, t_x) and (x, T) pairs de-duplicated once, so each likelihood
-    evaluation computes each hypergeometric term only once per distinct pair."""
+    """Pareto/NBD rows with the distinct frequencies, (x, t_x) pairs and (x, T) pairs indexed once,
+    so each likelihood evaluation computes each hypergeometric term once per distinct pair."""
 
     def __init__(self, x, tx, T):
         self.x, self.tx, self.T = (np.asarray(v, dtype=float) for v in (x, tx, T))
         self.ux, self.ix = np.unique(self.x, return_inverse=True)
         self.ix = self.ix.ravel()
-        self.pairs_tx, self.i_tx = self._pairs(self.tx)
-        self.pairs_T, self.i_T = self._pairs(self.T)
-
-    def _pairs(self, t):
-        stacked = np.column_stack([self.x, t])
-        u, inv = np.unique(stacked, axis=0, return_inverse=True)
-        if len(u) > 0.7 * len(stacked):  # not worth it
-            return None, None
-        return u, inv.ravel()
-
-    def logF(self, r, alpha, s, beta, which):
-        t = self.tx if which == "tx" else self.T
-        pairs, inv = (self.pairs_tx, self.i_tx) if which == "tx" else (self.pairs_T, self.i_T)
-        if pairs is None:
-            return _logF(r, alpha, s, beta, self.x, t)
-        return _logF(r, alpha, s, beta, pairs[:, 0], pairs[:, 1])[inv]
+        self.i_tx, first = _pair_index(self.x, self.tx)
+        self.x_tx, self.t_tx = self.x[first], self.tx[first]
+        self.i_T, first = _pair_index(self.x, self.T)
+        self.x_T, self.t_T = self.x[first], self.T[first]
 
 
 def pareto_nbd_loglik(params, x, tx, T, *, rows: Rows | None = None, parts: bool = False):
     """Pareto/NBD log-likelihood of each (x, t_x, T) row, in log space.
 
     ``L = Gamma(r+x) alpha^r beta^s / Gamma(r) * [ (alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0 ]``
-    with ``A0 = F(t_x) - F(T)`` (Fader and Hardie 2005 note, eqs. 18-20). With
-    ``parts=True`` returns ``(ll, log_alive_term, log_dead_term)`` (their
+    with ``A0 = F(t_x) - F(T)`` (Fader and Hardie 2005 note, eqs. 18-20). The bracket is summed as
+    ``s/(r+s+x) F(t_x) + G(T)``, ``G(T) = (alpha+T)^-(r+x) (beta+T)^-s - s/(r+s+x) F(T) > 0`` (the
+    probability of no purchase in ``(t_x, T]`` beyond what the death term covers), so every term
+    is computed once per distinct (x, t_x) or (x, T) pair and each row needs a single
+    ``logaddexp``. With ``parts=True`` returns ``(ll, log_alive_term, log_dead_term)`` (their
     difference gives P(alive))."""
     r, alpha, s, beta = (float(v) for v in params)
     if rows is None:
         rows = Rows(x, tx, T)
-    x, T = rows.x, rows.T
     with np.errstate(divide="ignore", invalid="ignore"):
-        f_tx = rows.logF(r, alpha, s, beta, "tx")
-        f_T = rows.logF(r, alpha, s, beta, "T")
-        log_a0 = f_tx + log1mexp(np.minimum(f_T - f_tx, 0.0))
-        alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
-        dead = math.log(s) - np.log(r + s + x) + log_a0
-        lgr = special.gammaln(rows.ux + r)[rows.ix] - special.gammaln(r)
-        ll = lgr + r * math.log(alpha) + s * math.log(beta) + np.logaddexp(alive, dead)
+        ls = math.log(s)
+        # per (x, t_x) pair: log of s/(r+s+x) F(t_x)
+        xp = rows.x_tx
+        P = ls - np.log(r + s + xp) + _logF(r, alpha, s, beta, xp, rows.t_tx)
+        # per (x, T) pair: the alive term and log G(T) = alive + log(1 - s/(r+s+x) F(T) / alive)
+        xq, tq = rows.x_T, rows.t_T
+        alive = -(r + xq) * np.log(alpha + tq) - s * np.log(beta + tq)
+        dead_T = ls - np.log(r + s + xq) + _logF(r, alpha, s, beta, xq, tq)
+        Q = alive + log1mexp(np.minimum(dead_T - alive, 0.0))
+        const = r * math.log(alpha) + s * math.log(beta) - special.gammaln(r)
+        ll = (special.gammaln(rows.ux + r) + const)[rows.ix] + np.logaddexp(P[rows.i_tx], Q[rows.i_T])
     if parts:
-        return ll, alive, dead
+        a, d = alive[rows.i_T], P[rows.i_tx] + log1mexp(np.minimum(dead_T[rows.i_T] - P[rows.i_tx], 0.0))
+        return ll, a, d
     return ll
 
 

@@ -248,7 +248,9 @@ def rfm_arrays(
     if covariates:
         design, g = covariate_design(df, covariates, n, reference, func)
     keep = n > 0
-    x, tx, big_t, n, g = x[keep], np.minimum(tx[keep], big_t[keep]), big_t[keep], n[keep], g[keep]
+    if not keep.all():
+        x, tx, big_t, n, g = x[keep], tx[keep], big_t[keep], n[keep], g[keep]
+    tx = np.minimum(tx, big_t)
     if not len(x):
         raise ModelError(f"{func}: the summary has no customers (0 rows with a positive count); there is nothing to fit.")
     if compress:
