@@ -100,3 +100,25 @@ def test_pareto_nbd_large_table_matches_small_table_fit(drawn):
     direct = maximize(Objective(lambda th: ParetoNBDResult.loglik_rows(np.exp(th), rows), rfm.n), ParetoNBDResult.start(rfm), ParetoNBDResult.NAMES, "test")
     np.testing.assert_allclose(fast.values, np.exp(direct.theta), rtol=1e-6)
     np.testing.assert_allclose(fast.params.std_err.to_numpy(), np.exp(direct.theta) * np.sqrt(np.diag(direct.cov)), rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [(0.553, 10.578, 0.606, 11.669), (0.553, 11.669, 0.606, 10.578), (0.55, 10.0, 0.6, 300.0), (0.55, 300.0, 0.6, 2.0), (5.0, 0.5, 3.0, 0.01), (0.6, 10.0, 0.6, 10.0)],
+    ids=["cdnow", "alpha>beta", "beta>>alpha", "alpha>>beta", "large-r", "alpha=beta"],
+)
+def test_pareto_nbd_gradient_matches_numerical(cdnow_compressed, params):
+    """Pareto/NBD's gradient (analytic but for the hypergeometric function's parameter derivatives),
+    per row and as the weighted total, against central differences of the total log-likelihood."""
+    from workbench.models.clv import pareto_nbd_loglik
+
+    x, tx, T, n = (cdnow_compressed[c].to_numpy(float) for c in ("frequency", "recency", "T", "n"))
+    p = np.array(params)
+    ll, g = pareto_nbd_loglik(p, x, tx, T, gradient=True)
+    ll_t, g_t = pareto_nbd_loglik(p, x, tx, T, gradient=True, weights=n)
+    np.testing.assert_array_equal(ll, pareto_nbd_loglik(p, x, tx, T))
+    np.testing.assert_array_equal(ll_t, ll)
+    num = numdiff.approx_fprime(p, lambda q: float(n @ pareto_nbd_loglik(q, x, tx, T)), epsilon=1e-5 * p, centered=True)
+    scale = np.abs(num).max()
+    np.testing.assert_allclose(n @ g, num, rtol=1e-5, atol=1e-5 * scale)
+    np.testing.assert_allclose(g_t, n @ g, rtol=1e-10, atol=1e-10 * scale)

@@ -50,7 +50,8 @@ class Objective:
     gradient's points).
 
     ``loglik(theta)`` returns the per-row log-likelihood, or with ``gradient=True`` a pair
-    (per-row log-likelihood, per-row gradient with respect to theta as an ``n x k`` array).
+    (per-row log-likelihood, per-row gradient with respect to theta as an ``n x k`` array, or the
+    gradient's total over the rows weighted by ``weights`` as a ``k``-vector).
     ``weights`` are the rows' frequency weights; ``total`` (default their sum) is the number of
     independent units the covariance refers to. ``hessian`` (optional) returns, for ``theta``, the
     weighted totals ``(sum of w ll, its gradient, its Hessian)`` with respect to theta: then the
@@ -83,7 +84,7 @@ class Objective:
         if self.has_grad:
             ll, g = out
             val = -float(np.sum(self.w * ll))
-            grad = -np.sum(g * self.w[:, None], axis=0)
+            grad = -np.asarray(g, dtype=float) / self.wsum if np.ndim(g) == 1 else -np.sum(g * self.w[:, None], axis=0)
         else:
             val, grad = -float(np.sum(self.w * out)), None
         if not np.isfinite(val) or (grad is not None and not np.all(np.isfinite(grad))):

@@ -84,6 +84,9 @@ class CountingResult(Result):
     LINKS: ClassVar[dict[str, int]] = {}
     #: whether ``loglik_rows`` returns analytic gradients
     GRADIENT: ClassVar[bool] = False
+    #: whether ``loglik_rows(..., gradient=True, weights=n)`` returns the weighted total gradient
+    #: (a vector) instead of each row's (used by the fit without covariates)
+    TOTAL_GRADIENT: ClassVar[bool] = False
     #: ``loglik_totals(params, rows, n) -> (sum n ll, gradient, Hessian)`` in the natural
     #: parameters, when the family has an exact Hessian (used by the fit without covariates)
     loglik_totals: ClassVar = None
@@ -400,7 +403,12 @@ def _fit_pooled(cls, rfm: RFM, func: str) -> Fit:
 
     def make(data: RFM) -> Objective:
         rows = cls.prepare(data.x, data.tx, data.T)
-        if cls.GRADIENT:
+        if cls.TOTAL_GRADIENT:
+            def ll(theta):
+                p = np.exp(theta)
+                v, g = cls.loglik_rows(p, rows, gradient=True, weights=data.n)
+                return v, g * p
+        elif cls.GRADIENT:
             def ll(theta):
                 p = np.exp(theta)
                 v, g = cls.loglik_rows(p, rows, gradient=True)
