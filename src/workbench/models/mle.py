@@ -8,7 +8,9 @@ returns the log-likelihood of each row, optionally with each row's gradient
 with respect to ``theta``; rows carry frequency weights (customers sharing a
 pattern). :func:`maximize` runs BFGS, polishes with Newton steps on a
 numerical Hessian (``statsmodels.tools.numdiff``) and inverts the observed
-information for the covariance of ``theta``.
+information for the covariance of ``theta``; a model that supplies its exact
+Hessian (``Objective(..., hessian=...)``) is fitted by Newton steps on it
+instead, with BFGS only as the fallback.
 """
 
 from __future__ import annotations
@@ -153,6 +155,9 @@ def maximize(obj: Objective, theta0, names, func: str, *, hess0: np.ndarray | No
     step is below 1e-7. The inverse Hessian at the optimum, divided by ``obj.total``, is the
     covariance of ``theta``.
 
+    With an exact Hessian (``obj.exact``) Newton steps on it come first (:func:`_newton`); the path
+    above runs only if they fail.
+
     Raises ModelError when the likelihood is nowhere finite or an element of theta runs to the edge
     of the allowed range (the data do not identify the model); warns (:class:`FitWarning`) when the
     Hessian is not positive definite or the gradient at the end is not small."""
@@ -213,11 +218,12 @@ NEWTON_TOL = 1e-8
 
 
 def _newton(obj: Objective, theta):
-    """Newton steps on the exact Hessian from a warm start, halving a step that does not lower the
+    """Newton steps on the exact Hessian from ``theta``, halving a step that does not lower the
     objective. Returns ``(theta, H, f, g, iterations, True)`` once the error left is below
     :data:`NEWTON_TOL` (``f`` and ``g`` at the final ``theta`` from the quadratic model at the last
-    point evaluated, ``H`` there), or None (Hessian not positive definite, no progress) for the
-    general path to take over."""
+    point evaluated, ``H`` there; the gradient check of :func:`_finish` is then met by construction,
+    convergence being certified by the step sizes), or None (Hessian not positive definite, no
+    progress) for the general path to take over."""
     theta = np.asarray(theta, dtype=float)
     f_prev, theta_prev, step_prev, halvings, size_prev = np.inf, None, None, 0, np.inf
     for it in range(50):
@@ -265,10 +271,10 @@ def _finish(obj: Objective, theta, H, f, g, iterations, converged, message, name
     except np.linalg.LinAlgError:
         converged = False
         cov = np.full((len(theta), len(theta)), np.nan)
-        warnings.warn(f"{func}: the Hessian at the optimum is not positive definite; standard errors are not available.", FitWarning, stacklevel=3)
+        warnings.warn(f"{func}: the Hessian at the optimum is not positive definite; standard errors are not available.", FitWarning, stacklevel=4)
     if np.max(np.abs(g)) > 1e-6:
         converged = False
-        warnings.warn(f"{func}: the optimiser stopped with gradient {np.max(np.abs(g)):.2g} (per customer); the estimates may be imprecise.", FitWarning, stacklevel=3)
+        warnings.warn(f"{func}: the optimiser stopped with gradient {np.max(np.abs(g)):.2g} (per customer); the estimates may be imprecise.", FitWarning, stacklevel=4)
     return Fit(theta, cov, -f * obj.total, converged, iterations, message, H, obj.nfev)
 
 
