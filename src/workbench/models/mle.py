@@ -8,7 +8,9 @@ returns the log-likelihood of each row, optionally with each row's gradient
 with respect to ``theta``; rows carry frequency weights (customers sharing a
 pattern). :func:`maximize` runs BFGS, polishes with Newton steps on a
 numerical Hessian (``statsmodels.tools.numdiff``) and inverts the observed
-information for the covariance of ``theta``.
+information for the covariance of ``theta``; a model that supplies its exact
+Hessian (``Objective(..., hessian=...)``) is fitted by Newton steps on it
+instead, with BFGS only as the fallback.
 """
 
 from __future__ import annotations
@@ -50,14 +52,19 @@ class Objective:
     gradient's points).
 
     ``loglik(theta)`` returns the per-row log-likelihood, or with ``gradient=True`` a pair
-    (per-row log-likelihood, per-row gradient with respect to theta as an ``n x k`` array).
+    (per-row log-likelihood, per-row gradient with respect to theta as an ``n x k`` array, or the
+    gradient's total over the rows weighted by ``weights`` as a ``k``-vector).
     ``weights`` are the rows' frequency weights; ``total`` (default their sum) is the number of
-    independent units the covariance refers to."""
+    independent units the covariance refers to. ``hessian`` (optional) returns, for ``theta``, the
+    weighted totals ``(sum of w ll, its gradient, its Hessian)`` with respect to theta: then the
+    Hessian is exact (not by differences) and a warm-started fit takes Newton steps on it."""
 
-    def __init__(self, loglik, weights, *, gradient: bool = False, total: float | None = None):
+    def __init__(self, loglik, weights, *, gradient: bool = False, total: float | None = None, hessian=None):
         self._loglik = loglik
+        self._totals = hessian
         weights = np.asarray(weights, dtype=float)
-        self.w = weights / weights.sum()
+        self.wsum = float(weights.sum())
+        self.w = weights / self.wsum
         self.total = float(weights.sum()) if total is None else float(total)
         self.has_grad = gradient
         self._cache: dict[bytes, tuple[float, np.ndarray | None]] = {}
@@ -79,7 +86,7 @@ class Objective:
         if self.has_grad:
             ll, g = out
             val = -float(np.sum(self.w * ll))
-            grad = -np.sum(g * self.w[:, None], axis=0)
+            grad = -np.asarray(g, dtype=float) / self.wsum if np.ndim(g) == 1 else -np.sum(g * self.w[:, None], axis=0)
         else:
             val, grad = -float(np.sum(self.w * out)), None
         if not np.isfinite(val) or (grad is not None and not np.all(np.isfinite(grad))):
@@ -101,7 +108,31 @@ class Objective:
         e = np.diag(np.full(len(theta), STEP))
         return np.array([(self.f(theta + e[i]) - self.f(theta - e[i])) / (2 * STEP) for i in range(len(theta))])
 
+    @property
+    def exact(self) -> bool:
+        """Whether the Hessian is exact (the model supplies it)."""
+        return self._totals is not None
+
+    def second_order(self, theta):
+        """``(f, gradient, Hessian)`` of the mean negative log-likelihood in one pass (exact; needs
+        ``hessian``); ``(inf, None, None)`` where it is not finite."""
+        theta = np.asarray(theta, dtype=float)
+        if not np.all(np.abs(theta) <= BOUND):
+            return np.inf, None, None
+        self.nfev += 1
+        with np.errstate(all="ignore"):
+            ll, g, H = self._totals(theta)
+        f, g, H = -float(ll) / self.wsum, -np.asarray(g, dtype=float) / self.wsum, -np.asarray(H, dtype=float) / self.wsum
+        if not (np.isfinite(f) and np.all(np.isfinite(g)) and np.all(np.isfinite(H))):
+            return np.inf, None, None
+        self._cache[theta.tobytes()] = (f, g)
+        return f, g, H
+
     def hessian(self, theta) -> np.ndarray:
+        if self.exact:
+            H = self.second_order(theta)[2]
+            if H is not None:
+                return (H + H.T) / 2
         if self.has_grad:  # forward differences of the analytic gradient (error ~1e-5 relative)
             H = numdiff.approx_fprime(theta, self.grad, epsilon=1e-5, centered=False)
         else:
@@ -124,11 +155,17 @@ def maximize(obj: Objective, theta0, names, func: str, *, hess0: np.ndarray | No
     step is below 1e-7. The inverse Hessian at the optimum, divided by ``obj.total``, is the
     covariance of ``theta``.
 
+    With an exact Hessian (``obj.exact``) Newton steps on it come first (:func:`_newton`); the path
+    above runs only if they fail.
+
     Raises ModelError when the likelihood is nowhere finite or an element of theta runs to the edge
     of the allowed range (the data do not identify the model); warns (:class:`FitWarning`) when the
     Hessian is not positive definite or the gradient at the end is not small."""
     theta = np.asarray(theta0, dtype=float)
     message, iterations, converged = "", 0, True
+    newton = _newton(obj, theta) if obj.exact else None  # exact Hessian: Newton first, BFGS if it fails
+    if newton is not None:
+        return _finish(obj, *newton, message, names, func)
     if hess0 is None:
         # BFGS (plain numpy); the objective is +inf outside [-25, 25] in every element, which keeps
         # the search inside. (L-BFGS-B would do the same, but scipy's implementation calls
@@ -170,7 +207,53 @@ def maximize(obj: Objective, theta0, names, func: str, *, hess0: np.ndarray | No
             break
     if np.max(np.abs(theta - start)) > 1e-4:
         H = obj.hessian(theta)  # the Hessian where we ended (for the standard errors)
-    g = obj.grad(theta)
+    return _finish(obj, theta, H, obj.f(theta), obj.grad(theta), iterations, converged, message, names, func)
+
+
+#: Newton on the exact Hessian stops after a step ``s_k`` below NEWTON_STEP (largest element, in
+#: theta) whose successor, predicted by quadratic convergence as ``C |s_k|^2`` with ``C = |s_k| /
+#: |s_(k-1)|^2`` from the last two steps, is below NEWTON_TOL; or after any step below NEWTON_TOL
+NEWTON_STEP = 1e-4
+NEWTON_TOL = 1e-8
+
+
+def _newton(obj: Objective, theta):
+    """Newton steps on the exact Hessian from ``theta``, halving a step that does not lower the
+    objective. Returns ``(theta, H, f, g, iterations, True)`` once the error left is below
+    :data:`NEWTON_TOL` (``f`` and ``g`` at the final ``theta`` from the quadratic model at the last
+    point evaluated, ``H`` there; the gradient check of :func:`_finish` is then met by construction,
+    convergence being certified by the step sizes), or None (Hessian not positive definite, no
+    progress) for the general path to take over."""
+    theta = np.asarray(theta, dtype=float)
+    f_prev, theta_prev, step_prev, halvings, size_prev = np.inf, None, None, 0, np.inf
+    for it in range(50):
+        f, g, H = obj.second_order(theta)
+        if step_prev is not None and not f <= f_prev + 1e-15 * abs(f_prev):
+            halvings += 1
+            if halvings > 30:
+                return None
+            step_prev = step_prev / 2
+            theta = theta_prev + step_prev
+            continue
+        if g is None:
+            return None
+        try:
+            if np.linalg.eigvalsh(H).min() <= 0:
+                return None
+            step = -np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            return None
+        theta_prev, f_prev, step_prev = theta, f, step
+        theta = np.clip(theta + step, -BOUND, BOUND)
+        size = float(np.max(np.abs(step)))
+        if size < NEWTON_TOL or (size < NEWTON_STEP and halvings == 0 and size**3 / size_prev**2 < NEWTON_TOL):
+            return theta, H, f + g @ step + 0.5 * step @ H @ step, g + H @ step, it + 1, True
+        size_prev = size
+    return None
+
+
+def _finish(obj: Objective, theta, H, f, g, iterations, converged, message, names, func) -> Fit:
+    """Check the optimum (interior, positive definite, small gradient) and invert the information."""
     at_bound = np.abs(theta) > BOUND - 0.5
     if at_bound.any():
         bad = ", ".join(f"{names[i]} (log scale {theta[i]:+.1f})" for i in np.flatnonzero(at_bound))
@@ -188,11 +271,11 @@ def maximize(obj: Objective, theta0, names, func: str, *, hess0: np.ndarray | No
     except np.linalg.LinAlgError:
         converged = False
         cov = np.full((len(theta), len(theta)), np.nan)
-        warnings.warn(f"{func}: the Hessian at the optimum is not positive definite; standard errors are not available.", FitWarning, stacklevel=3)
+        warnings.warn(f"{func}: the Hessian at the optimum is not positive definite; standard errors are not available.", FitWarning, stacklevel=4)
     if np.max(np.abs(g)) > 1e-6:
         converged = False
-        warnings.warn(f"{func}: the optimiser stopped with gradient {np.max(np.abs(g)):.2g} (per customer); the estimates may be imprecise.", FitWarning, stacklevel=3)
-    return Fit(theta, cov, -obj.f(theta) * obj.total, converged, iterations, message, H, obj.nfev)
+        warnings.warn(f"{func}: the optimiser stopped with gradient {np.max(np.abs(g)):.2g} (per customer); the estimates may be imprecise.", FitWarning, stacklevel=4)
+    return Fit(theta, cov, -f * obj.total, converged, iterations, message, H, obj.nfev)
 
 
 def params_table(names, theta, cov, level: float):

@@ -84,6 +84,12 @@ class CountingResult(Result):
     LINKS: ClassVar[dict[str, int]] = {}
     #: whether ``loglik_rows`` returns analytic gradients
     GRADIENT: ClassVar[bool] = False
+    #: whether ``loglik_rows(..., gradient=True, weights=n)`` returns the weighted total gradient
+    #: (a vector) instead of each row's (used by the fit without covariates)
+    TOTAL_GRADIENT: ClassVar[bool] = False
+    #: ``loglik_totals(params, rows, n) -> (sum n ll, gradient, Hessian)`` in the natural
+    #: parameters, when the family has an exact Hessian (used by the fit without covariates)
+    loglik_totals: ClassVar = None
 
     # ---------------------------------------------------------------- the family (per subclass)
     @staticmethod
@@ -397,7 +403,12 @@ def _fit_pooled(cls, rfm: RFM, func: str) -> Fit:
 
     def make(data: RFM) -> Objective:
         rows = cls.prepare(data.x, data.tx, data.T)
-        if cls.GRADIENT:
+        if cls.TOTAL_GRADIENT:
+            def ll(theta):
+                p = np.exp(theta)
+                v, g = cls.loglik_rows(p, rows, gradient=True, weights=data.n)
+                return v, g * p
+        elif cls.GRADIENT:
             def ll(theta):
                 p = np.exp(theta)
                 v, g = cls.loglik_rows(p, rows, gradient=True)
@@ -405,7 +416,14 @@ def _fit_pooled(cls, rfm: RFM, func: str) -> Fit:
         else:
             def ll(theta):
                 return cls.loglik_rows(np.exp(theta), rows)
-        return Objective(ll, data.n, gradient=cls.GRADIENT)
+        totals = None
+        if cls.loglik_totals is not None:
+            def totals(theta):  # the chain rule to log-parameters: d/dtheta = p d/dp
+                p = np.exp(theta)
+                v, g, H = cls.loglik_totals(p, rows, data.n)
+                gp = g * p
+                return v, gp, H * np.outer(p, p) + np.diag(gp)
+        return Objective(ll, data.n, gradient=cls.GRADIENT, hessian=totals)
 
     theta0 = cls.start(rfm)
     if len(rfm) <= COARSE_ROWS:
@@ -415,11 +433,26 @@ def _fit_pooled(cls, rfm: RFM, func: str) -> Fit:
 
 
 def _coarse(rfm: RFM, bins: int = 40) -> RFM:
-    """A coarsened copy (T and t_x rounded to a grid of ``bins`` steps over T's range) for a warm start."""
+    """A coarsened copy (T and t_x rounded to a grid of ``bins`` steps over T's range) for a warm start.
+    The rows of ``rfm`` are sorted by x (as :func:`rfm_arrays` returns them), so x's codes are counted
+    off; the grid codes are small integers, summed per combined key."""
     step = float(rfm.T.max()) / bins
-    T = np.maximum(np.round(rfm.T / step), 1.0) * step
-    tx = np.minimum(np.round(rfm.tx / step) * step, T)
-    return RFM(*compress_rows(rfm.x, tx, T, rfm.n))
+    cT = np.maximum(np.round(rfm.T / step), 1.0).astype(np.int64)
+    ct = np.minimum(np.round(rfm.tx / step).astype(np.int64), cT)
+    new_x = np.empty(len(rfm.x), dtype=bool)
+    new_x[0] = True
+    np.not_equal(rfm.x[1:], rfm.x[:-1], out=new_x[1:])
+    cx = np.cumsum(new_x) - 1
+    key = (cx * (bins + 2) + ct) * (bins + 2) + cT
+    if (cx[-1] + 1) * (bins + 2) ** 2 < 8 * len(key):  # a small key range: count per key directly (no sort)
+        n = np.bincount(key, weights=rfm.n)
+        uk = np.flatnonzero(n > 0)
+        n = n[uk]
+    else:
+        uk, inv = np.unique(key, return_inverse=True)
+        n = np.bincount(inv.ravel(), weights=rfm.n, minlength=len(uk))
+    x = rfm.x[new_x][uk // (bins + 2) ** 2]
+    return RFM(x, ((uk // (bins + 2)) % (bins + 2)) * step, (uk % (bins + 2)) * step, n, np.zeros(len(uk), dtype=np.int64))
 
 
 def start_rates(rfm: RFM) -> tuple[float, float]:

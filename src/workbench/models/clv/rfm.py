@@ -248,7 +248,9 @@ def rfm_arrays(
     if covariates:
         design, g = covariate_design(df, covariates, n, reference, func)
     keep = n > 0
-    x, tx, big_t, n, g = x[keep], np.minimum(tx[keep], big_t[keep]), big_t[keep], n[keep], g[keep]
+    if not keep.all():
+        x, tx, big_t, n, g = x[keep], tx[keep], big_t[keep], n[keep], g[keep]
+    tx = np.minimum(tx, big_t)
     if not len(x):
         raise ModelError(f"{func}: the summary has no customers (0 rows with a positive count); there is nothing to fit.")
     if compress:
@@ -258,8 +260,11 @@ def rfm_arrays(
 
 def compress_rows(x, tx, T, n, g=None):
     """Unique (g, x, t_x, T) rows (sorted) with summed counts: each column factorised (hashing), the
-    codes combined into one integer key."""
+    codes combined into one integer key. Rows that are already unique and sorted (a compressed
+    summary sorted by frequency, recency, T, as ``groupby`` returns it) are returned as they are."""
     g = np.zeros(len(x), dtype=np.int64) if g is None else g
+    if not g.any() and sorted_unique(x, tx, T):
+        return x, tx, T, n, g
     cx, ux = pd.factorize(x, sort=True)
     ct, ut = pd.factorize(tx, sort=True)
     cT, uT = pd.factorize(T, sort=True)
@@ -275,6 +280,14 @@ def compress_rows(x, tx, T, n, g=None):
     ix = rest % len(ux)
     gg = rest // len(ux)
     return ux[ix].astype(float), ut[it].astype(float), uT[iT].astype(float), counts, gg.astype(np.int64)
+
+
+def sorted_unique(x, tx, T) -> bool:
+    """Whether the rows are strictly increasing in (x, t_x, T) order (so unique)."""
+    if len(x) < 2:
+        return True
+    dx, dt, dT = np.diff(x), np.diff(tx), np.diff(T)
+    return bool(np.all((dx > 0) | ((dx == 0) & ((dt > 0) | ((dt == 0) & (dT > 0))))))
 
 
 def by_unique(fn, *columns) -> np.ndarray:
