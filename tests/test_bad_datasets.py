@@ -11,8 +11,8 @@ import sys
 import warnings
 
 import pytest
-
 from bad_datasets import CASES
+
 from workbench.cli import main
 from workbench.data import load_dataset
 from workbench.errors import DataError, DataWarning
