@@ -2,7 +2,8 @@
 :mod:`workbench.data.contract`, every violation at once.
 
 Cost: each table is read once for a probe, one aggregate query of cheap
-values (counts of values, minima, maxima; events grouped by type,
+values (counts of values, minima, maxima, sums of numbers, whose NaN or
+infinity shows a value that is not finite; events grouped by type,
 assignments by experiment) from which every rule of its own columns is
 judged; the rules against users (user exists, not before signup) take one
 join, which probes the columns it reads too. Rows are counted, and example
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from workbench.data.columns import OpenTable, engine_error, open_table, unreadable
@@ -78,9 +80,11 @@ def _missing_tables(present: set[str], unknown: list[str]) -> list[Violation]:
 
     problems = []
     if "users" not in present and not ("kpis" in present and "events" not in present):
-        problems.append(Violation("users", None, f"required table missing: add users.parquet or users.csv (or give a KPI-only dataset: kpis alone){near('users')}", 0))
+        rule = f"required table missing: add users.parquet or users.csv (or give a KPI-only dataset: kpis alone){near('users')}"
+        problems.append(Violation("users", None, rule, 0))
     if "events" not in present and "kpis" not in present and "users" in present:
-        problems.append(Violation("events", None, f"required table missing: add events.parquet or events.csv (only a KPI-only dataset may omit it){near('events')}", 0))
+        rule = f"required table missing: add events.parquet or events.csv (only a KPI-only dataset may omit it){near('events')}"
+        problems.append(Violation("events", None, rule, 0))
     return problems
 
 
@@ -169,6 +173,8 @@ def _probe(t: OpenTable, by: str | None = None, smallest: tuple[str, ...] = (), 
             probe[f"nr_{name}"] = t.rel[name].count()
         if col.dtype == "float" or name in smallest:
             probe[f"min_{name}"] = v.min()
+        if col.dtype == "float":  # NaN or infinity make the sum so (never answered from statistics)
+            probe[f"sum_{name}"] = v.sum()
         if col.dtype == "timestamp":
             probe[f"max_{name}"] = v.max()
     return probe
@@ -182,7 +188,6 @@ def _column_rules(t: OpenTable, show: list[str], end, *, by: str | None = None, 
         name = col.name
         if not t.ok(name):
             continue
-        nv = f"nv_{name}"
         if col.not_null:
             if name == by:  # the grouping key: its groups say it
                 suspect = lambda d, k=name: bool(d[k].isna().any() or (d[k] == "").any())  # noqa: E731
@@ -199,8 +204,10 @@ def _column_rules(t: OpenTable, show: list[str], end, *, by: str | None = None, 
                 "must be a finite number: NaN, infinity and numbers too large for a float (e.g. 1e309) "
                 "are not values; leave the cell empty where there is none"
             )
-            # counted in the probe: minima and maxima cannot show a NaN, as Parquet statistics leave NaN out
-            rules.append(_Rule(t.name, name, rule, v.isnan() | _infinite(v), [*show, name]))
+            # suspected from the sum, not the minimum or maximum: Parquet statistics, which an engine may
+            # answer those from, leave NaN out; a sum past the largest float (finite values) is counted too
+            suspect = lambda d, k=name: not np.isfinite(pd.to_numeric(d.loc[_given(d, k), f"sum_{k}"])).all()  # noqa: E731
+            rules.append(_Rule(t.name, name, rule, v.isnan() | _infinite(v), [*show, name], suspect))
             if col.minimum is not None:
                 below = (v < col.minimum) & ~_infinite(v)
                 below = below if minimum_where is None else below & minimum_where
@@ -299,7 +306,8 @@ def _users(u: OpenTable, end, out: Checked) -> _Users | None:
         return None
     first = pd.to_datetime(values["min_signup_at"]).iloc[0] if "min_signup_at" in values else None
     if end is not None and first is not None and not pd.isna(first) and pd.Timestamp(first) > end:
-        out.violations.append(Violation(META_FILE, "observation_end", f"{end} is before every signup (the first is {pd.Timestamp(first)}), so nothing is observed: set a later observation_end", 0))
+        rule = f"{end} is before every signup (the first is {pd.Timestamp(first)}), so nothing is observed: set a later observation_end"
+        out.violations.append(Violation(META_FILE, "observation_end", rule, 0))
     duplicates = u.ok("user_id") and _total(values, "ids") < _total(values, "nv_user_id")
     if duplicates:
         _unique(u, ["user_id"], out)
@@ -308,7 +316,8 @@ def _users(u: OpenTable, end, out: Checked) -> _Users | None:
         refs = typed.filter(typed.referred_by.notnull()).select("user_id", "referred_by")
         ids = typed.select(wb_ref=typed.user_id).distinct() if duplicates else typed.select(wb_ref=typed.user_id)
         j = refs.left_join(ids, refs.referred_by == ids.wb_ref)
-        _check(j, {}, [_Rule("users", "referred_by", "referred_by names no existing user_id: leave it empty, or add the referrer to users", j.wb_ref.isnull(), ["user_id", "referred_by"])], u, out)
+        rule = "referred_by names no existing user_id: leave it empty, or add the referrer to users"
+        _check(j, {}, [_Rule("users", "referred_by", rule, j.wb_ref.isnull(), ["user_id", "referred_by"])], u, out)
     if u.failed or not u.ok("user_id"):
         return None
     signup = typed.signup_at if u.ok("signup_at") else ibis.null("timestamp")
@@ -344,7 +353,8 @@ def _against_users(t: OpenTable, users: _Users | None, column: str, rules: list[
         own.append(_Rule(t.name, "user_id", "user_id not found in users: add the users, or drop their rows", unknown, list(cols)[:2], suspect))
     if t.ok(column):
         early = j[f"wb_t_{column}"] < j.signup_at
-        own.append(_Rule(t.name, column, f"{column} before the user's signup_at: correct the time, or the user's signup_at", early, ["user_id", column, "signup_at"]))
+        rule = f"{column} before the user's signup_at: correct the time, or the user's signup_at"
+        own.append(_Rule(t.name, column, rule, early, ["user_id", column, "signup_at"]))
     _check(j, probe, own, t, out)
 
 
@@ -380,7 +390,8 @@ def _events(e: OpenTable, users, end, out: Checked) -> None:
             purchases = lambda d: d[d["event_type"] == "purchase"]  # noqa: E731
             others = lambda d: d[d["event_type"].isin(_NOT_PURCHASE)]  # noqa: E731
             missing = lambda d: _total(purchases(d), "nv_amount") < _total(purchases(d), "wb_n")  # noqa: E731
-            rules.append(_Rule("events", "amount", "purchase without an amount: give one (0 for a free purchase)", is_purchase & e.missing["amount"], show, missing))
+            rule = "purchase without an amount: give one (0 for a free purchase)"
+            rules.append(_Rule("events", "amount", rule, is_purchase & e.missing["amount"], show, missing))
             given = amount.notnull() & ~amount.isnan() & ~_infinite(amount)
             stray = rel.event_type.isin(_NOT_PURCHASE) & given
             rule = "amount given on a non-purchase event (must be null)"
@@ -413,7 +424,8 @@ def _assignments(a: OpenTable, users, end, out: Checked) -> None:
         lacking = named[pd.to_numeric(named["controls"]) == 0]
         if len(lacking):
             examples = [{"experiment": str(x)} for x in lacking["experiment"][:3]]
-            out.violations.append(Violation("assignments", "arm", f"experiment has no arm named '{CONTROL_ARM}': name its control arm so", len(lacking), examples))
+            rule = f"experiment has no arm named '{CONTROL_ARM}': name its control arm so"
+            out.violations.append(Violation("assignments", "arm", rule, len(lacking), examples))
 
 
 def _kpis(k: OpenTable, kpi_only: bool, out: Checked) -> None:
