@@ -2,6 +2,7 @@
 #   make run    set up, build the sample dataset, run every report (the default batch)
 #   make test   set up, run the whole test suite
 # Both create the virtual environment and install what they need on first use.
+# CI (.ci/run) runs `make lint` and `make test`.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -10,12 +11,13 @@ SAMPLE := data/sample
 SAMPLE_USERS ?= 20000
 WORKERS ?=
 
-.PHONY: run test test-slow bench lab install install-dev clean-reports help
+.PHONY: run test test-slow lint bench lab install install-dev clean-reports help
 
 help:
 	@echo "make run        set up, build data/sample if missing, run the default report batch into reports/"
 	@echo "make test       set up (with test extras) and run the test suite"
 	@echo "make test-slow  the long statistical checks (repeated simulations)"
+	@echo "make lint       ruff check (rules in pyproject.toml)"
 	@echo "make bench      benchmarks against the named peers (prints tables)"
 	@echo "make lab        open JupyterLab on notebooks/ with the package importable"
 
@@ -45,6 +47,9 @@ test: $(VENV)/.installed-dev
 
 test-slow: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m slow
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
 
 # Peers for comparison, never dependencies. lifelines declares pandas<3, so it
 # goes in without its dependencies (what it needs is already installed).

@@ -13,6 +13,12 @@ the cells (kernel start excluded), rendering report.html, and the whole run.
 It also times, in this process, checking the data_overview parameters alone
 and rendering the HTML of a real data_overview run (seven figures).
 
+It also times what a batch adds per job: each job runs in a fresh worker
+process, so that a worker that dies fails only its own job. Workers are forked
+from a fork server that imports the runner once per batch: the table gives
+the first job's start (fork server and imports) and the median start of the
+jobs after it.
+
 Part 2, batch: the jobs of batches/default.yml whose notebooks exist (missing
 ones are listed and skipped), run once with one worker and once with one per
 core. It needs data/sample, which it builds like ``make run`` does
@@ -35,12 +41,12 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import write_notebook  # noqa: E402  (the notebook writer the tests use)
-
 from workbench.reports.batch import default_workers, run_batch  # noqa: E402
 from workbench.reports.html import render_report  # noqa: E402
 from workbench.reports.parameters import bind, declared_parameters  # noqa: E402
 from workbench.reports.runner import run_notebook  # noqa: E402
+
+from conftest import write_notebook  # noqa: E402  (the notebook writer the tests use)
 
 MINIMAL_CELLS = [
     "import matplotlib.pyplot as plt\nfrom workbench.reports import record",
@@ -94,6 +100,27 @@ def in_process(tmp: Path) -> dict:
     return out
 
 
+def _import_runner(task, report):
+    import workbench.reports.runner  # noqa: F401 - what every batch worker imports before its run
+
+    return time.perf_counter()
+
+
+def worker_start(repeat: int) -> tuple[float, float]:
+    """Seconds from starting a supervised worker process (as a batch does) to
+    its entry having the runner imported: the first one, and the median of
+    ``repeat`` more."""
+    from workbench.reports.workers import supervise
+
+    times = []
+    for _ in range(repeat + 1):
+        ended = []
+        t0 = time.perf_counter()
+        supervise([0], 1, _import_runner, ended.append, preload=("workbench.reports.batch",))
+        times.append(ended[0].result - t0)
+    return times[0], statistics.median(times[1:])
+
+
 def batch_config(tmp: Path) -> tuple[Path, list[str]]:
     """batches/default.yml without the jobs whose notebook does not exist yet."""
     config = yaml.safe_load((ROOT / "batches" / "default.yml").read_text())
@@ -133,7 +160,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-reports-") as d:
         tmp = Path(d)
-        out = {"overhead": overhead(tmp, args.repeat), "in_process": in_process(tmp)}
+        out = {"overhead": overhead(tmp, args.repeat), "in_process": in_process(tmp), "worker_start_s": worker_start(max(3, args.repeat))}
         o = out["overhead"]
         print(f"\none report run of a minimal notebook (median of {o['repeat']}):")
         for label, key in STEPS:
@@ -142,6 +169,8 @@ def main(argv=None) -> int:
         print(f"  checking data_overview parameters alone: {p['parameter_check_ms']:.1f} ms")
         print(f"  rendering report.html of a data_overview run ({p['overview_figures']} figures, "
               f"{p['overview_html_kb']:.0f} KB): {p['render_overview_s']:.2f} s")
+        first, then = out["worker_start_s"]
+        print(f"  starting a batch job's worker process: first job {first:.2f} s (fork server, imports), each further job {then:.3f} s")
         if not args.skip_batch:
             b = out["batch"] = batch(tmp)
             if b["skipped"]:

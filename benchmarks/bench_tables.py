@@ -20,6 +20,19 @@ The workbench side opens the Parquet files with ``load_dataset(validate=False)``
 (no contract checks; pandas checks nothing either); a third child times ``load_dataset``
 with validation for reference. Target: the workbench at least 3x faster than
 pandas and at most half its peak memory.
+
+Scaling (``--sizes``): the workbench side alone at several sizes, best of
+``--repeat``, printing CPU and wall seconds per user and their ratio to the
+smallest size (target: at most 1.3 at 10M users against 1M).
+
+    .venv/bin/python benchmarks/bench_tables.py --sizes 1000000 3000000 5000000 10000000 --repeat 3
+
+Sizes up to ``--replicate-above`` (default 3M; the simulator needs about 3 GB
+per million users) are simulated; larger ones are built once by copying the
+1M-user simulated dataset k times with new user ids (``r<i>_`` + id, row
+groups in the same user-clustered order), cached under data/interim/rep-<k>m.
+CPU seconds are the measure to read on a shared machine: wall time there
+depends on what else runs.
 """
 
 from __future__ import annotations
@@ -175,6 +188,68 @@ def ensure_dataset(users: int, seed: int) -> Path:
     return folder
 
 
+def replicated_dataset(users: int, seed: int) -> Path:
+    """``users`` (a multiple of 1M) as k copies of the 1M-user simulated dataset, ids prefixed ``r<i>_``."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    if users % 1_000_000:
+        sys.exit(f"--sizes above --replicate-above must be multiples of 1,000,000 (got {users:,})")
+    k = users // 1_000_000
+    folder = ROOT / "data" / "interim" / f"rep-{k}m"
+    if (folder / "events.parquet").exists():
+        return folder
+    src = ensure_dataset(1_000_000, seed)
+    print(f"copying {src.relative_to(ROOT)} {k} times into {folder.relative_to(ROOT)} (once; cached) ...", flush=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, cols in (("users", ("user_id", "referred_by")), ("events", ("user_id",))):
+        f, w = pq.ParquetFile(src / f"{name}.parquet"), None
+        for r in range(k):
+            for g in range(f.num_row_groups):
+                tb = f.read_row_group(g)
+                for c in cols:
+                    i = tb.schema.get_field_index(c)
+                    tb = tb.set_column(i, c, pc.binary_join_element_wise(pa.scalar(f"r{r}_"), tb.column(c), ""))
+                w = w or pq.ParquetWriter(folder / f"{name}.parquet", tb.schema, compression="lz4")
+                w.write_table(tb, row_group_size=1 << 20)
+        w.close()
+    shutil.copy(src / "dataset.yml", folder / "dataset.yml")
+    return folder
+
+
+def scaling(sizes: list[int], seed: int, repeat: int, replicate_above: int) -> int:
+    """The workbench side at each size: seconds per user and their ratio to the smallest size."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for n in sorted(sizes):
+        folder = ensure_dataset(n, seed) if n <= replicate_above else replicated_dataset(n, seed)
+        events = pq.ParquetFile(folder / "events.parquet").metadata.num_rows
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [run_child(WORKBENCH, str(folder), tmp) for _ in range(repeat)]
+        best = min(runs, key=lambda r: r["cpu_seconds"])
+        rows.append({"users": n, "events": events, "seconds": min(r["seconds"] for r in runs), "cpu_seconds": best["cpu_seconds"],
+                     "peak_mb": best["peak_mb"], "source": "simulated" if n <= replicate_above else "1M copied"})
+        print(f"  {n:,} users: CPU {best['cpu_seconds']:.2f} s, wall {rows[-1]['seconds']:.2f} s (best of {repeat})", flush=True)
+    base = rows[0]
+    print("\nsurvival + repeat_summary (workbench), per user, against the smallest size")
+    print(f"{'users':>12}{'events':>14}{'source':>12}{'CPU (s)':>10}{'wall (s)':>10}{'peak (MB)':>11}{'CPU us/user':>13}{'ratio':>7}"
+          f"{'wall us/user':>14}{'ratio':>7}")
+    for r in rows:
+        cpu_u, wall_u = 1e6 * r["cpu_seconds"] / r["users"], 1e6 * r["seconds"] / r["users"]
+        print(f"{r['users']:>12,}{r['events']:>14,}{r['source']:>12}{r['cpu_seconds']:>10.2f}{r['seconds']:>10.2f}{r['peak_mb']:>11,.0f}"
+              f"{cpu_u:>13.2f}{cpu_u / (1e6 * base['cpu_seconds'] / base['users']):>7.2f}"
+              f"{wall_u:>14.2f}{wall_u / (1e6 * base['seconds'] / base['users']):>7.2f}")
+    top = rows[-1]
+    ratio = (top["cpu_seconds"] / top["users"]) / (base["cpu_seconds"] / base["users"])
+    print(f"\nper-user CPU time at {top['users']:,} users: {ratio:.2f} x that at {base['users']:,} (target <= 1.3 at 10M vs 1M): "
+          f"{'met' if ratio <= 1.3 else 'MISSED'}")
+    return 0
+
+
 def compare(a: Path, b: Path) -> list[str]:
     """Differences between the two sides' results (empty when equal)."""
     import pandas as pd
@@ -198,7 +273,12 @@ def main() -> int:
     ap.add_argument("--dataset", type=Path, help="use this dataset folder (Parquet tables) instead of simulating")
     ap.add_argument("--repeat", type=int, default=1, help="runs per side; the fastest time and its memory are reported")
     ap.add_argument("--no-validated", action="store_true", help="skip the reference run with load_dataset's validation")
+    ap.add_argument("--sizes", type=int, nargs="+", help="workbench only, at these sizes: seconds per user and their ratio")
+    ap.add_argument("--replicate-above", type=int, default=3_000_000,
+                    help="--sizes above this are copies of the 1M-user dataset, not simulated (default 3,000,000)")
     args = ap.parse_args()
+    if args.sizes:
+        return scaling(args.sizes, args.seed, args.repeat, args.replicate_above)
 
     folder = args.dataset.resolve() if args.dataset else ensure_dataset(args.users, args.seed)
     events_mb = (folder / "events.parquet").stat().st_size / 1e6

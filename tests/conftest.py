@@ -7,10 +7,16 @@ on the fly, and report runs shared between test files.
 - ``make_notebook``: write a report notebook from a parameters source and cells.
 - ``report_runs``: run a notebook through the report runner once per session
   for given parameters (later calls with the same arguments reuse the run).
+
+In CI (environment variable ``CI=true``), a test marked ``browser``, ``spark``
+or ``postgres`` that skips (no chromium, no Java, no PostgreSQL server, a
+missing Python package) fails instead: CI installs all of them (``.ci/run``),
+so a skip there means the service is missing and the test did not run.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -25,6 +31,30 @@ REPO = Path(__file__).resolve().parents[1]
 XSS_SCRIPT = "<script>window.__xss = 'script'</script>mainstream"
 XSS_IMG = '<img src=x onerror="window.__xss = \'img\'">organic'
 XSS_NAME = "<script>window.__xss = 'name'</script>Evil dataset"
+
+
+#: markers of tests that need a service CI installs; in CI they must not skip
+REQUIRED_IN_CI = ("browser", "spark", "postgres")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """With ``CI=true``, a skip of a test marked with a service in
+    :data:`REQUIRED_IN_CI` becomes a failure that says why."""
+    outcome = yield
+    report = outcome.get_result()
+    if not (report.skipped and in_ci()) or hasattr(report, "wasxfail"):
+        return
+    needs = [m for m in REQUIRED_IN_CI if item.get_closest_marker(m) is not None]
+    if needs:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (f"CI=true and this {'/'.join(needs)} test skipped: {reason}\n"
+                           "CI must run it: install what it needs as .ci/run and the README's Tests section say.")
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +82,7 @@ def hostile_dataset(tiny_dataset, tmp_path_factory) -> Path:
     users["channel"] = users["channel"].replace({"organic": XSS_IMG})
     users.to_parquet(out / "users.parquet", index=False)
     assignments = pd.read_parquet(out / "assignments.parquet")
-    assignments["experiment"] = XSS_IMG
+    assignments["experiment"] = assignments["experiment"].replace({"cocreation_invite": XSS_IMG})
     assignments.to_parquet(out / "assignments.parquet", index=False)
     kpis = pd.read_parquet(out / "kpis.parquet")
     if "unit" in kpis.columns:

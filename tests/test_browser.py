@@ -9,6 +9,7 @@ Needs the ``chromium`` package: ``sudo apt-get install -y chromium``
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -94,7 +95,7 @@ def test_show_code_toggle_works_without_network(browser, report_runs, tiny_datas
         v.page.click("label[for=wb-show-code]")
         assert all(code.nth(i).is_visible() for i in range(code.count()))
         assert v.page.is_visible("label[for=wb-show-code] >> text=Hide code")
-        assert v.page.is_visible("text=load_dataset(dataset)")
+        assert v.page.is_visible("text=Overview(dataset")
         v.page.screenshot(path=str(tmp_path / "report-with-code.png"))
         v.page.click("label[for=wb-show-code]")
         assert not code.first.is_visible()
@@ -111,7 +112,7 @@ def test_index_page_lists_runs_and_links_to_reports(browser, report_runs, tiny_d
     v = Visit(browser, index)
     try:
         assert v.page.title() == "Report runs"
-        link = v.page.locator(f'a[href="data_overview/{run.run_id}/report.html"]').first
+        link = v.page.locator(f'a[href="./data_overview/{run.run_id}/report.html"]').first
         assert link.is_visible()
         assert v.page.locator("tbody tr").count() >= 1
         assert v.page.is_visible("text=succeeded")
@@ -174,12 +175,74 @@ def test_html_and_script_in_dataset_names_show_as_text_and_never_run(browser, re
     from workbench.reports.index import build_index
 
     hostile_index = tmp_path / "index-reports"
-    shutil.copytree(run.run_dir, hostile_index / "data_overview" / run.run_id)
+    copy = shutil.copytree(run.run_dir, hostile_index / "data_overview" / run.run_id)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    metrics.update({"report.headline": f"{XSS_IMG} is the answer", "report.headline_metrics": "data.name"})
+    (copy / "metrics.json").write_text(json.dumps(metrics))
     v = Visit(browser, build_index(hostile_index))
     try:
         assert v.page.evaluate("typeof window.__xss") == "undefined"
-        assert XSS_NAME in v.page.locator("body").text_content()  # the recorded data.name metric
+        body = v.page.locator("body").text_content()
+        assert f"{XSS_IMG} is the answer" in body and XSS_NAME in body  # the headline and its data.name metric, as text
         assert v.page.locator("script").count() == 0
+        v.check_clean()
+    finally:
+        v.close()
+
+
+#: every report, with small parameters for the tiny dataset
+REPORTS = {
+    "data_overview": {"max_cohorts": 6, "max_periods": 6, "period": "month"},
+    "users_to_revenue": {},
+    "cocreation_retention": {},
+    "customer_lifetime_value": {},
+    "experiment_readout": {"experiment": "cocreation_invite"},
+}
+#: what a table a person reads must never show
+RAW = ("nan", "NaN", "e+0", "e-0", "Result", "None", "inf")
+
+
+@pytest.mark.parametrize("notebook", sorted(REPORTS))
+def test_each_report_leads_with_its_answer_and_shows_no_raw_values(browser, report_runs, tiny_dataset, notebook, tmp_path):
+    run = report_runs(notebook, dataset=str(tiny_dataset), **REPORTS[notebook])
+    assert run.ok, run.error
+    v = Visit(browser, run.report)
+    try:
+        answer = v.page.locator(".wb-answer")
+        assert answer.count() == 1 and answer.first.is_visible()
+        box = answer.first.bounding_box()
+        first_section = v.page.locator(".jp-MarkdownCell h2").first.bounding_box()
+        assert box["y"] < first_section["y"], "the answer box must come before the first section"
+        assert box["y"] < 900 + 400, "the answer starts on (or right below) the first screen"
+        assert len(answer.first.inner_text().split(". ")) >= 3  # a few sentences, not a label
+        cells = v.page.eval_on_selector_all("table.wb-display-table td, table.wb-display-table th", "els => els.map(e => e.innerText)")
+        assert cells, "the report shows display tables"
+        bad = [c for c in cells if any(word in c for word in RAW)]
+        assert not bad, f"raw values in the report's tables: {bad[:5]}"
+        findings = v.page.eval_on_selector_all(".wb-finding, .wb-answer", "els => els.map(e => e.innerText)")
+        assert not [f for f in findings if " nan" in f or "inf " in f or "**" in f]
+        assert all(nw > 0 and shown for nw, _, _, shown in v.figures())
+        v.check_clean()
+        v.page.screenshot(path=str(tmp_path / f"{notebook}.png"))
+    finally:
+        v.close()
+
+
+def test_a_style_in_a_notebook_output_cannot_hide_the_error_or_the_page(browser, tmp_path, make_notebook):
+    """Behind the CSP: a <style> from a notebook output (e.g. built from data)
+    only styles the outputs; the error box and the header stay visible."""
+    from workbench.reports.runner import run_notebook
+
+    css = ".wb-error, .wb-header, .wb-main { display: none } body { background-color: red }"
+    nb = make_notebook(tmp_path / "proj" / "notebooks" / "styled.ipynb", "n: int = 1  # n",
+                       [f"from IPython.display import HTML, display\ndisplay(HTML('<style>{css}</style><p class=\"mine\">styled</p>'))",
+                        "raise KeyError('no such column')"])
+    run = run_notebook(nb, reports_dir=tmp_path / "reports", progress=False)
+    assert not run.ok
+    v = Visit(browser, run.report)
+    try:
+        assert v.page.is_visible(".wb-error") and v.page.is_visible(".wb-header") and v.page.is_visible("text=styled")
+        assert v.page.evaluate("getComputedStyle(document.body).backgroundColor") != "rgb(255, 0, 0)"
         v.check_clean()
     finally:
         v.close()

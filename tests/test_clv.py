@@ -248,7 +248,7 @@ def test_heavy_buyers_do_not_overflow():
 # ----------------------------------------------------------------- predictions
 def _result(cls, values):
     """A result carrying given parameter values (for checking prediction formulas at the truth)."""
-    return cls(params=summary_frame(cls.NAMES, values), cov_log=np.zeros((4, 4)), loglik=0.0, customers=0, patterns=0,
+    return cls(params=summary_frame(cls.NAMES, values), theta=np.log(values), cov=np.zeros((4, 4)), loglik=0.0, customers=0, patterns=0,
                repeat_customers=0, repeat_transactions=0, converged=True, iterations=0)
 
 
@@ -454,7 +454,9 @@ def test_gamma_gamma_recovers_planted_values():
 
 def test_coarse_to_fine_path_gives_the_direct_fit(monkeypatch, cdnow_compressed, cdnow_bg, cdnow_pn):
     """Large tables are first fitted on a coarsened copy, then polished on the data: same optimum."""
-    monkeypatch.setattr(clv, "COARSE_ROWS", 100)
+    from workbench.models.clv import counting
+
+    monkeypatch.setattr(counting, "COARSE_ROWS", 100)
     bg = fit_bgnbd(cdnow_compressed)
     pn = fit_pareto_nbd(cdnow_compressed)
     np.testing.assert_allclose(bg.values, cdnow_bg.values, rtol=1e-6)

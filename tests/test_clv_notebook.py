@@ -91,7 +91,7 @@ def one_purchase_dataset(tmp_path_factory):
 def test_kpi_only_dataset_gets_notes_not_a_crash(report_runs, kpi_only_dataset):
     run = report_runs(NOTEBOOK, dataset=str(kpi_only_dataset))
     assert run.ok, run.error
-    assert run.metrics["clv.status"].startswith("skipped: no purchase events")
+    assert run.metrics["clv.status"].startswith("skipped: dataset kpi-only cannot support the repeat-purchase analysis: no purchase events")
     html = _html(run)
     assert "cannot support the repeat-purchase analysis" in html
     assert "not a subscription" in html

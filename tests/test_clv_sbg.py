@@ -109,26 +109,92 @@ def test_bad_survivor_counts():
         fit_sbg([1000, 900, 800], level=1.5)
 
 
-def test_subscription_survivors_table(tiny_dataset):
+def _subscribers_by_hand(folder, start):
+    """Each subscriber's start and first cancel after it, from the raw files (pandas)."""
+    users = pd.read_parquet(folder / "users.parquet")
+    events = pd.read_parquet(folder / "events.parquet")
+    cancels = events[events.event_type == "cancel"]
+    if start == "signup":
+        subs = users.set_index("user_id").signup_at.rename("start")
+    else:
+        subs = events[events.event_type == "purchase"].groupby("user_id").event_at.min().rename("start")
+        early = cancels.merge(subs.reset_index(), on="user_id")
+        subs = subs.drop(early.loc[early.event_at < early.start, "user_id"].unique())  # cancelled before paying
+    after = cancels.merge(subs.reset_index(), on="user_id")
+    first_cancel = after[after.event_at >= after.start].groupby("user_id").event_at.min()
+    out = subs.to_frame().assign(cancel=first_cancel)
+    out["cohort"] = out.start.dt.to_period("M").dt.start_time
+    return out
+
+
+@pytest.mark.parametrize("start", ["first_purchase", "signup"])
+def test_subscription_survivors_table(tiny_dataset, start):
     ds = load_dataset(tiny_dataset)
-    t = subscription_survivors(ds, period_days=30).to_pandas()
-    users = pd.read_parquet(tiny_dataset / "users.parquet")
-    events = pd.read_parquet(tiny_dataset / "events.parquet")
+    t = subscription_survivors(ds, period_days=30, start=start).to_pandas()
+    subs = _subscribers_by_hand(tiny_dataset, start)
     end = ds.observation_end
-    cancel = events[events.event_type == "cancel"].groupby("user_id").event_at.min()
-    users["cancel"] = users.user_id.map(cancel)
-    users["cohort"] = users.signup_at.dt.to_period("M").dt.start_time
     first = t.cohort.min()
-    g = users[users.cohort == pd.Timestamp(first)]
+    g = subs[subs.cohort == pd.Timestamp(first)]
     assert t[(t.cohort == first) & (t.period == 0)].survivors.item() == len(g)
-    periods = int((end - g.signup_at.max()).total_seconds() // (30 * 86400))
+    periods = int((end - g.start.max()).total_seconds() // (30 * 86400))
     assert t[t.cohort == first].period.max() == periods
     for k in (1, 3):
-        survived = (g.cancel.isna() | ((g.cancel - g.signup_at).dt.total_seconds() // (30 * 86400) >= k)).sum()
+        survived = (g.cancel.isna() | ((g.cancel - g.start).dt.total_seconds() // (30 * 86400) >= k)).sum()
         assert t[(t.cohort == first) & (t.period == k)].survivors.item() == survived
     for _, c in t.groupby("cohort"):
         assert (np.diff(c.sort_values("period").survivors) <= 0).all()
     assert np.isfinite(fit_sbg(t).loglik)
+    users = pd.read_parquet(tiny_dataset / "users.parquet")
+    total = t[t.period == 0].survivors.sum()
+    if start == "first_purchase":  # only paying users are subscribers, not every user
+        assert total < 0.6 * len(users)
+    else:
+        assert total > 0.9 * len(users)
+
+
+def test_subscribers_by_hand_on_messy_data(tmp_path):
+    """Every event type at random times: users who cancel before paying, cancel twice, pay after
+    cancelling."""
+    from test_tables import random_tables
+
+    for name, df in random_tables(n_users=400, seed=3).items():
+        df.to_parquet(tmp_path / f"{name}.parquet", index=False)
+    ds = load_dataset(tmp_path)
+    for start in ("first_purchase", "signup"):
+        t = subscription_survivors(ds, period_days=20, start=start).to_pandas()
+        subs = _subscribers_by_hand(tmp_path, start)
+        end = ds.observation_end
+        for cohort, c in t.groupby("cohort"):
+            g = subs[subs.cohort == pd.Timestamp(cohort)]
+            assert c[c.period == 0].survivors.item() == len(g), (start, cohort)
+            for k in c.period:
+                survived = (g.cancel.isna() | ((g.cancel - g.start).dt.total_seconds() // (20 * 86400) >= k)).sum()
+                assert c[c.period == k].survivors.item() == survived, (start, cohort, k)
+            assert c.period.max() == int((end - g.start.max()).total_seconds() // (20 * 86400))
+    events = pd.read_parquet(tmp_path / "events.parquet")
+    first_buy = events[events.event_type == "purchase"].groupby("user_id").event_at.min()
+    first_cancel = events[events.event_type == "cancel"].groupby("user_id").event_at.min()
+    assert (first_cancel.reindex(first_buy.index) < first_buy).sum() > 5  # the case the rule is about occurs
+
+
+def test_subscription_table_refuses_data_without_cancels():
+    with pytest.raises(ModelError, match="no cancel events.*not a subscription"):
+        subscription_survivors(load_dataset("cdnow-sample"))
+
+
+def test_observed_survival_never_rises_across_cohorts_of_different_lengths():
+    """Pooling the share of survivors over the cohorts observed at each period jumps up when a
+    well-retained old cohort is the only one left; the product-limit pooling never rises."""
+    cohorts = {"old, loyal": [100, 95, 92, 90, 89, 88], "new, leaky": [1000, 600, 400]}
+    res = fit_sbg(cohorts)
+    proj = res.projection(periods=10)
+    naive = [sum(c[k] for c in cohorts.values() if len(c) > k) / sum(c[0] for c in cohorts.values() if len(c) > k) for k in range(6)]
+    assert max(np.diff(naive)) > 0.3  # the naive pooled curve rises
+    obs = proj.observed_survival.to_numpy()[:6]
+    assert np.all(np.diff(obs) <= 0) and obs[0] == 1.0
+    assert obs[3] == pytest.approx(695 / 1100 * 492 / 695 * 90 / 92)  # product of pooled retention rates
+    assert proj.observed_survival.iloc[6:].isna().all()
+    assert np.all(np.diff(proj.survival) < 0)  # the fitted curve falls
 
 
 def test_subscription_survivors_arguments(tiny_dataset):

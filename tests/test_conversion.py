@@ -278,7 +278,10 @@ def test_plots_of_curves_and_hazard_ratios(person_periods):
 
     h = fit_conversion_hazard(_aggregate(person_periods), covariates=("exposed", "segment"))
     ax = plot_hazard_ratios(h)
-    assert [t.get_text() for t in ax.get_yticklabels()] == list(h.summary().index)
+    from workbench.plots.style import term_label
+
+    assert [t.get_text() for t in ax.get_yticklabels()] == [term_label(t) for t in h.summary().index]
+    assert "co-created" in [t.get_text() for t in ax.get_yticklabels()]
     assert ax.get_xscale() == "log"
     d = _users([5, 10, 20, 100, 120], [1, 0, 1, 0, 1])
     ax = plot_conversion_curve(conversion_curve(d))

@@ -262,3 +262,11 @@ def test_validate_false_skips_rule_checks_but_not_missing_columns(tmp_path):
     missing = _broken(tmp_path / "b", "events", lambda d: d.drop(columns="event_type"))
     with pytest.raises(DataError, match="required column missing"):
         load_dataset(missing, validate=False)
+
+
+def test_a_missing_folder_is_stated_as_it_is_not_as_a_contract_breach(tmp_path):
+    with pytest.raises(DataError) as info:
+        load_dataset(tmp_path / "nope")
+    text = str(info.value)
+    assert text.startswith(f"{tmp_path / 'nope'}: no dataset folder at")
+    assert "breaks the contract" not in text and "rows" not in text and "Fix the" not in text

@@ -211,7 +211,7 @@ def test_simulated_experiment_recovers_itt_and_cace(sim):
     from workbench import tables
 
     truth, ds = sim
-    eo = tables.experiment_outcomes(ds, "cocreation_invite", horizon_days=90, churn="cancel").to_pandas()
+    eo = tables.experiment_outcomes(ds, "cocreation_invite", horizon_days=90).to_pandas()
     itt = ex.itt_retention(eo)
     cace = ex.cace(eo)
     pop = truth["experiment"]["population"]

@@ -19,6 +19,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 #: ``dataset``, which always points at it); notebooks not listed use defaults
 SMALL = {
     "data_overview": {"period": "month", "max_cohorts": 6, "max_periods": 6},
+    "experiment_readout": {"experiment": "cocreation_invite"},
 }
 
 
@@ -34,6 +35,36 @@ def test_notebook_follows_the_rules(path):
     nb = nbformat.read(path, as_version=4)
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+
+
+#: the most code a report notebook may hold outside its parameters cell:
+#: notebooks narrate and call the analysis layer (workbench.analyses)
+MAX_CODE_LINES = 80
+
+
+def code_lines(path) -> int:
+    """Non-blank, non-comment code lines outside the parameters cell."""
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.get("metadata", {}).get("tags", [])]
+    return sum(1 for c in cells for line in c.source.splitlines() if line.strip() and not line.strip().startswith("#"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_thin(path):
+    """Statistics, branching and wording live in workbench.analyses; a
+    notebook holds its parameters and one short call per section."""
+    n = code_lines(path)
+    assert n <= MAX_CODE_LINES, f"{path.name} holds {n} code lines (limit {MAX_CODE_LINES}): move logic into workbench.analyses"
+    nb = nbformat.read(path, as_version=4)
+    cells = [c for c in nb.cells if c.cell_type == "code" and "parameters" not in c.get("metadata", {}).get("tags", [])]
+    code = "\n".join(line for c in cells for line in c.source.splitlines() if not line.strip().startswith("#"))
+    for word in ("try:", "except", "if ", "for ", "Markdown(", "f\""):
+        assert word not in code, f"{path.name}: notebooks do not branch, loop, catch or word findings ({word!r} found)"
+
+
+def test_the_line_count_sees_code_and_ignores_comments_and_parameters(tmp_path, make_notebook):
+    path = make_notebook(tmp_path / "notebooks" / "x.ipynb", "n: int = 1  # n", ["a = 1\n\n# a comment\nb = 2", "print(a)"])
+    assert code_lines(path) == 3
 
 
 def test_the_rules_check_catches_outputs_and_a_missing_parameters_cell(tmp_path, make_notebook):

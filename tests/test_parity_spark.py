@@ -134,9 +134,19 @@ CASES = [
     ("handmade", "referrals", {"period_days": 10}),
     ("random", "events_per_user", {"event_type": "purchase"}),
     ("random", "purchase_amounts", {"bins_per_decade": 3}),
+    ("random", "repeat_opportunities", {"period": "week", "calibration_end": "2024-05-31"}),
+    ("random", "repeat_summary_compressed", {"covariates": ("segment", "exposed"), "exposure": "adopted", "calibration_end": "2024-04-30"}),
     ("cdnow-sample", "repeat_summary", {"calibration_end": "1997-09-30"}),
     ("simulated", "survival", {}),
     ("simulated", "repeat_summary", {}),
+    # the tables of the bounded co-creation paths
+    ("random", "dose_risk_sets", {"exposure": "feedback", "max_dose": 1, "bin_days": 3.5, "strata": ("channel",)}),
+    ("random", "landmark_risk_sets", {"exposure": "feedback", "landmarks": (10, 45.5), "covariates": ("segment", "channel")}),
+    ("random", "landmark_users", {"exposure": "feedback", "landmarks": (10, 45.5), "bin_days": 3.5}),
+    ("random", "risk_sets", {"exposure": "feedback", "naive_ever": True}),
+    ("random", "referral_counts", {"period_days": 7, "strata": ("segment", "channel")}),
+    ("simulated", "referral_counts", {"churn": "cancel"}),
+    ("simulated", "landmark_risk_sets", {"covariates": ("segment", "prior_activity")}),
 ]
 
 
@@ -149,6 +159,26 @@ def test_duckdb_and_pyspark_agree(both, dataset, table, options):
     assert len(a) > 0, "an empty table proves nothing"
     assert list(a.columns) == list(b.columns)
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_cluster_score_products_agree(both):
+    """The one engine pass of the cluster-robust variances (an in-memory table of
+    cell coefficients joined to per-user rows) gives the same sums on both."""
+    import numpy as np
+
+    from workbench.tables.influence import cluster_score_products
+
+    duck, spark_ds = both("random")
+    keys = ["period", "exposed"]
+    cells = wt.referrals(duck, period_days=7).to_pandas()[keys].drop_duplicates().reset_index(drop=True)
+    rng = np.random.default_rng(2)
+    for k in range(2):
+        cells[f"a{k}"], cells[f"b{k}"], cells[f"c{k}"] = rng.normal(size=(3, len(cells)))
+    cells["rate"] = rng.uniform(0.1, 1.0, len(cells))
+    out = [cluster_score_products(wt.referrals(ds, period_days=7), cells, keys, outcome="referrals", exposure="exposure_days",
+                                  rate="rate").to_pandas() for ds in (duck, spark_ds)]
+    assert out[0]["clusters"].iloc[0] > 100
+    pd.testing.assert_frame_equal(normalised(out[0]), normalised(out[1]), check_exact=False, rtol=1e-9, atol=1e-9)
 
 
 def test_cdnow_figures_on_pyspark(both):

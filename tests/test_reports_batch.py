@@ -70,7 +70,7 @@ def test_config_problems_are_all_reported_before_anything_runs(project):
     assert "unknown key(s) workers" in msg
     assert "job 1 (missing_notebook): notebook 'missing_notebook' not found" in msg and "notebooks in" in msg and "job, other" in msg
     assert "unknown parameter 'nn' (did you mean 'n'?)" in msg and "job 2" in msg
-    assert "parameter 'n' is int: expected a whole number, got 'two'" in msg
+    assert "parameter 'n' is int: expected a whole number in decimal digits, got 'two'" in msg
     assert "job 4 (job): unknown key(s) paramters" in msg
     assert "job 5 (job): n given both in `parameters` and in `grid`" in msg
     assert "job 6 (job): `grid` must map each parameter name to a non-empty list" in msg
@@ -128,3 +128,21 @@ def test_the_default_batch_names_existing_notebooks_with_valid_parameters(repo_r
     assert ("data_overview", (("dataset", "sample"),)) in jobs
     assert ("customer_lifetime_value", (("calibration_end", "1997-09-30"), ("dataset", "cdnow-sample"), ("time_unit", "week"))) in jobs
     assert {j.name for j in batch.jobs} >= {"data_overview", "users_to_revenue", "cocreation_retention", "customer_lifetime_value"}
+
+
+def test_each_batch_runs_with_the_callers_environment_and_folder(tmp_path, make_notebook, monkeypatch):
+    """Workers are forked from a fork server started by the first batch of a
+    process; each batch must still see the environment and folder of its caller."""
+    from workbench.reports.batch import run_batch
+
+    make_notebook(tmp_path / "notebooks" / "env.ipynb", "n: int = 1  # n",
+                  ["import os\nfrom workbench.reports import record\nrecord('env.x', os.environ.get('WB_TEST_X', '-'))"])
+    (tmp_path / "batches").mkdir()
+    (tmp_path / "batches" / "env.yml").write_text("jobs:\n  - notebook: env\n")
+    seen = []
+    for value in ("first", "second"):
+        monkeypatch.setenv("WB_TEST_X", value)
+        result = run_batch("env", root=tmp_path, reports_dir=tmp_path / f"reports-{value}", progress=False)
+        assert result.ok, result.summary()
+        seen.append(result.outcomes[0].result.metrics["env.x"])
+    assert seen == ["first", "second"]

@@ -26,11 +26,13 @@ def executed_notebook(*, failed=False):
         nbformat.v4.new_code_cell("n: int = 1  # n", metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("# Parameters\nn = 2\n", metadata={"tags": ["injected-parameters"]}),
         nbformat.v4.new_code_cell("show()", execution_count=1, outputs=[
-            nbformat.v4.new_output("display_data", {"text/html": '<b>bold</b><script>alert(2)</script><img src="https://e.com/t.png"><a href="javascript:alert(3)">x</a>'}),
+            nbformat.v4.new_output("display_data", {"text/html": '<b>bold</b><script>alert(2)</script><img src="https://e.com/t.png">'
+                                                                 '<a href="javascript:alert(3)">x</a>'}),
             nbformat.v4.new_output("display_data", {"application/javascript": "alert(4)"}),
             nbformat.v4.new_output("display_data", {"text/markdown": "**md** <iframe src='https://e.com'></iframe>"}),
             nbformat.v4.new_output("display_data", {"image/png": PNG, "text/plain": "<Figure size 640x480 with 1 Axes>"}),
-            nbformat.v4.new_output("display_data", {"text/html": '<style scoped>.dataframe td {color: red}</style><table class="dataframe"><tr><td>&lt;seg&gt;</td></tr></table>'}),
+            nbformat.v4.new_output("display_data", {"text/html": '<style scoped>.dataframe td {color: red}</style>'
+                                                                 '<table class="dataframe"><tr><td>&lt;seg&gt;</td></tr></table>'}),
         ]),
     ]
     if failed:
@@ -65,7 +67,8 @@ def test_page_has_no_script_and_fetches_nothing(declared):
     assert "alert(4)" not in html  # a JavaScript output is not put on the page
     # what is left of the HTML outputs still renders
     assert "<b>bold</b>" in html and "<strong>md</strong>" in html
-    assert '<table class="dataframe">' in html and "&lt;seg&gt;" in html and ".dataframe td {color: red}" in html
+    assert '<table class="dataframe">' in html and "&lt;seg&gt;" in html
+    assert ".jp-RenderedHTMLCommon .dataframe td { color: red; }" in html  # a notebook's style stays inside its outputs
     assert re.search(r'<img [^>]*alt="&lt;Figure size 640x480 with 1 Axes&gt;"', html)
     assert f"data:image/png;base64,{PNG}" in html
     csp = re.search(r'<meta content="([^"]+)" http-equiv="Content-Security-Policy"', html).group(1)
@@ -79,7 +82,8 @@ def test_header_parameters_and_metrics(declared):
     assert "1 min 15 s" in html and "2026-01-01 00:00 UTC" in html
     # the injected cell is replaced by the parameters table; the defaults cell is not shown
     assert "# Parameters" not in html and "n: int = 1" not in html
-    assert '<tr class="wb-changed"><td><code>n</code></td><td class="wb-value"><code>2</code></td><td><code>int</code></td><td><code class="wb-dim">1</code></td><td>how many</td></tr>' in html
+    assert ('<tr class="wb-changed"><td><code>n</code></td><td class="wb-value"><code>2</code></td><td><code>int</code></td>'
+            '<td><code class="wb-dim">1</code></td><td>how many</td></tr>') in html
     assert "<code>a.b</code></td><td class=\"wb-num\">1.235</td>" in html
     assert "<code>a.n</code></td><td class=\"wb-num\">12,345</td>" in html
     # the heading moved into the header: only once as an h1
@@ -118,12 +122,73 @@ def test_money_shows_two_decimals_and_an_escaped_currency():
     assert money(1234.5, "USD") == "1,234.50 USD"
     assert money(0.125, "") == "0.12" and money(-3, "") == "-3.00"
     assert money(2, "<b>$</b>") == "2.00 &lt;b&gt;\\$&lt;/b&gt;"
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    assert markdown2html_mistune(money(2, "<b>$</b>")) == "<p>2.00 &lt;b&gt;$&lt;/b&gt;</p>\n"
 
 
-@pytest.mark.parametrize(("value", "text"), [(12345, "12,345"), (0.123456, "0.1235"), (1234.5, "1,234.5"), (2.5e7, "25,000,000"), (0.0, "0"), ("x", "x"), (True, "true")])
+@pytest.mark.parametrize(("value", "text"), [
+    (12345, "12,345"), (0.123456, "0.1235"), (1234.5, "1,234.5"), (2.5e7, "25,000,000"), (0.0, "0"), ("x", "x"), (True, "true"),
+    (None, "n/a"), (float("nan"), "n/a"), (float("inf"), "n/a"), (-float("inf"), "n/a"),
+])
 def test_format_value(value, text):
     assert format_value(value) == text
 
 
 def test_format_duration():
     assert [format_duration(s) for s in (3.24, 75, 3725, None)] == ["3.2 s", "1 min 15 s", "1 h 02 min", "-"]
+
+
+# ----------------------------------------------------------------- defence in depth behind the CSP
+def test_urls_in_data_stay_text_without_stray_backslashes():
+    """A URL (or an e-mail address) from a dataset is shown as written, not as a live link."""
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    for name in ("https://evil.example/login?next=a.b", "<https://evil.example>", "www.evil.example", "me@evil.example"):
+        html = markdown2html_mistune(f"Segment **{escape(name)}** is the largest.")
+        assert "<a " not in html and "href" not in html, (name, html)
+        assert "\\" not in html, (name, html)
+        text = re.sub(r"<[^>]+>", "", html)
+        import html as _html
+
+        assert _html.unescape(text).strip() == f"Segment {name} is the largest.", (name, html)
+
+
+def test_line_breaks_in_data_cannot_start_markdown_blocks():
+    from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+    html = markdown2html_mistune(f"Name: {escape('x' + chr(10) * 2 + '    code block' + chr(10) + '# heading' + chr(10) + '- item')}")
+    assert "<pre" not in html and "<h1" not in html and "<li" not in html and html.count("<p>") == 1
+
+
+HOSTILE_STYLE = (
+    "<style>@import url(https://e.com/x.css); .wb-error { display: none } body, .wb-header { visibility: hidden }"
+    " .x { position: fixed; top: 0; z-index: 99; background-image: url(https://e.com/t.png); color: red }"
+    " @media screen { .wb-main { display: none } } @font-face { font-family: f; src: url(https://e.com/f.woff) }</style>"
+)
+
+
+def test_style_in_notebook_output_is_sanitised_and_scoped():
+    nb = executed_notebook(failed=True)
+    nb.cells[3].outputs.append(nbformat.v4.new_output("display_data", {"text/html": HOSTILE_STYLE}))
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell(HOSTILE_STYLE))
+    html = render_report(nb, manifest(status="failed", error={"ename": "ValueError", "evalue": "bad"}), {}, parse_parameters_source("n: int = 1  # n\n")[0])
+    body = html[html.index("<body"):]
+    styles = re.findall(r"<style[^>]*>(.*?)</style>", body, re.S)
+    assert len(styles) >= 3  # the dataframe's, the output's and the Markdown cell's
+    for css in styles:
+        assert "@import" not in css and "@media" not in css and "@font-face" not in css and "url(" not in css
+        assert "position" not in css and "z-index" not in css
+        for rule in re.findall(r"([^{}]+)\{", css):
+            for selector in rule.split(","):
+                assert selector.strip().startswith(".jp-RenderedHTMLCommon "), selector
+    assert ".jp-RenderedHTMLCommon .wb-error { display: none; }" in body  # scoped: it matches nothing outside the outputs
+    assert ".jp-RenderedHTMLCommon .x { color: red; }" in body
+    assert 'class="wb-error" role="alert"' in html
+
+
+def test_links_made_from_file_names_never_carry_a_scheme():
+    m = manifest(notebook="javascript:alert(1)", notebook_file="javascript:alert(1).ipynb")
+    html = render_report(executed_notebook(), m, {}, parse_parameters_source("n: int = 1  # n\n")[0])
+    assert not re.search(r"""href=["']?\s*javascript:""", html, re.I)
+    assert 'href="./javascript%3Aalert%281%29.ipynb"' in html

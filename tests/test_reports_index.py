@@ -10,17 +10,17 @@ import pytest
 from workbench.cli import main
 from workbench.reports.compare import compare_runs
 from workbench.reports.errors import RunNotFoundError
-from workbench.reports.index import build_index, find_run, list_runs
+from workbench.reports.index import build_index, find_run, list_runs, scan_runs
 
 
-def fake_run(reports, notebook, run_id, *, status="succeeded", params=None, defaults=None, metrics=None, started=None, key_metrics=()):
+def fake_run(reports, notebook, run_id, *, status="succeeded", params=None, defaults=None, metrics=None, started=None):
     d = reports / notebook / run_id
     d.mkdir(parents=True)
     manifest = {
         "notebook": notebook, "notebook_file": f"{notebook}.ipynb", "run_id": run_id, "status": status,
         "title": notebook.replace("_", " ").title(), "parameters": params or {}, "defaults": defaults or {},
         "dataset": (params or {}).get("dataset"), "started_at": started or f"2026-11-{run_id[6:8]}T{run_id[9:11]}:00:00+00:00",
-        "duration_s": 12.5, "key_metrics": list(key_metrics),
+        "duration_s": 12.5,
         "error": {"ename": "ValueError", "evalue": "boom <b>"} if status == "failed" else None,
     }
     (d / "manifest.json").write_text(json.dumps(manifest))
@@ -33,8 +33,8 @@ def fake_run(reports, notebook, run_id, *, status="succeeded", params=None, defa
 def reports(tmp_path):
     r = tmp_path / "reports"
     fake_run(r, "data_overview", "20261120T090000Z-aaaa1111", params={"dataset": "sample", "period": "month"},
-             defaults={"dataset": "sample", "period": "month"}, metrics={"data.users": 2000, "retention.period_1": 0.8, "data.name": "x"},
-             key_metrics=["retention.period_1"])
+             defaults={"dataset": "sample", "period": "month"},
+             metrics={"data.users": 2000, "retention.period_1": 0.8, "data.name": "x"})
     fake_run(r, "data_overview", "20261121T090000Z-bbbb2222", params={"dataset": "cdnow-sample", "period": "week"},
              defaults={"dataset": "sample", "period": "month"}, metrics={"data.users": 2357, "retention.period_1": 0.6, "data.new": 1})
     fake_run(r, "customer_lifetime_value", "20261122T090000Z-cccc3333", status="failed",
@@ -57,15 +57,14 @@ def test_index_lists_every_run_with_status_parameters_metrics_and_links(reports)
     for rid in ("20261120T090000Z-aaaa1111", "20261121T090000Z-bbbb2222", "20261122T090000Z-cccc3333"):
         assert rid in html
     for nb, rid in (("data_overview", "20261120T090000Z-aaaa1111"), ("customer_lifetime_value", "20261122T090000Z-cccc3333")):
-        assert f'href="{nb}/{rid}/report.html"' in html and f'href="{nb}/{rid}/metrics.json"' in html
+        assert f'href="./{nb}/{rid}/report.html"' in html and f'href="./{nb}/{rid}/metrics.json"' in html
     assert "dddd4444" not in html and "1 unfinished run folder" in html
     # summary: 3 runs, 2 notebooks, 1 failed
     assert re.search(r"<b>3</b>runs", html) and re.search(r"<b>2</b>notebooks", html) and re.search(r"<b>1</b>failed", html)
     assert 'wb-badge-failed">failed' in html and 'wb-badge-succeeded">succeeded' in html
-    # non-default parameters are marked; key metrics from the manifest come first
+    # non-default parameters are marked
     assert 'wb-chip wb-chip-changed" title="differs from the default">period=&#39;week&#39;' in html
     assert 'wb-chip" title="default">period=&#39;month&#39;' in html
-    assert "<span>retention.period_1</span> 0.8" in html
     # text from runs is escaped
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "boom &lt;b&gt;" in html
     # grouped by notebook, with a section per notebook
@@ -128,6 +127,85 @@ def test_cli_index_and_compare(reports, capsys):
     assert "data.users" in out and "+357" in out and "retention.period_1" in out
     assert main(["compare", "data_overview~1", "data_overview", "--reports", str(reports), "--json"]) == 0
     records = json.loads(capsys.readouterr().out)
-    assert {r["metric"]: r["status"] for r in records} == {"data.name": "removed", "data.new": "added", "data.users": "changed", "retention.period_1": "changed"}
-    assert main(["compare", "nope", "data_overview", "--reports", str(reports)]) == 1
+    assert {r["metric"]: r["status"] for r in records} == {"data.name": "removed", "data.new": "added", "data.users": "changed",
+                                                           "retention.period_1": "changed"}
+    assert main(["compare", "nope", "data_overview", "--reports", str(reports)]) == 2
     assert "no finished run matches 'nope'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------- headlines
+def test_index_shows_each_runs_headline_and_nothing_arbitrary(tmp_path):
+    r = tmp_path / "reports"
+    fake_run(r, "nb", "20261120T090000Z-aaaa1111", metrics={
+        "a.first": 987, "retention.period_1": 0.81234, "data.users": 20000, "x.null": None,
+        "report.headline": "Most users <b>stay</b>: 81% come back.",
+        "report.headline_metrics": "retention.period_1, data.users, x.null, data.gone"})
+    fake_run(r, "nb", "20261121T090000Z-bbbb2222", metrics={"a.first": 222, "b.second": 3})
+    fake_run(r, "nb", "20261122T090000Z-cccc3333", status="failed", metrics={"a.first": 333})
+    html = build_index(r).read_text()
+    rows = html.split('<tr>')[1:]
+    by_id = {rid: next(row for row in rows if rid in row) for rid in ("aaaa1111", "bbbb2222", "cccc3333")}
+    # the headline sentence (escaped) and its metrics, in the order named, formatted
+    assert '<p class="wb-headline">Most users &lt;b&gt;stay&lt;/b&gt;: 81% come back.</p>' in by_id["aaaa1111"]
+    shown = re.findall(r"<li><span>([^<]+)</span> ([^<]+)</li>", by_id["aaaa1111"])
+    assert shown == [("retention.period_1", "0.8123"), ("data.users", "20,000"), ("x.null", "n/a"), ("data.gone", "not recorded")]
+    # no run shows metrics it did not name as its headline
+    assert "a.first" not in html and "987" not in html and "b.second" not in html
+    assert "no headline recorded" in by_id["bbbb2222"] and "<li>" not in by_id["bbbb2222"]
+    assert 'wb-badge-failed">failed' in by_id["cccc3333"] and "<li>" not in by_id["cccc3333"]
+    assert "metrics (6)" in by_id["aaaa1111"] and "metrics (2)" in by_id["bbbb2222"]
+
+
+def test_index_links_never_carry_a_scheme(tmp_path):
+    r = tmp_path / "reports"
+    fake_run(r, "javascript:alert(1)", "20261120T090000Z-aaaa1111")
+    html = build_index(r).read_text()
+    assert not re.search(r"""href=["']?\s*(javascript|data|vbscript):""", html, re.I)
+    assert 'href="./javascript%3Aalert%281%29/20261120T090000Z-aaaa1111/report.html"' in html
+    assert 'href="./javascript%3Aalert%281%29/20261120T090000Z-aaaa1111/javascript%3Aalert%281%29.ipynb"' in html
+
+
+# ----------------------------------------------------------------- broken run folders
+BAD_MANIFESTS = {
+    "list": ("[]", "is list (a JSON list), not a mapping"),
+    "started_at_number": ('{"started_at": 123}', "`started_at` is 123, not a string"),
+    "no_fields": ("{}", "has no `notebook`"),
+    "not_json": ("{not json", "manifest.json is not valid JSON"),
+    "bad_date": ('{"notebook": "nb", "run_id": "x", "status": "succeeded", "started_at": "yesterday", "parameters": {}}', "not an ISO date"),
+    "params_list": ('{"notebook": "nb", "run_id": "x", "status": "succeeded", "started_at": "2026-11-20T09:00:00+00:00", "parameters": []}',
+                    "`parameters` is [], not a mapping"),
+}
+
+
+@pytest.fixture
+def with_bad_runs(reports):
+    for i, (name, (text, _)) in enumerate(BAD_MANIFESTS.items()):
+        d = reports / "data_overview" / f"20261101T00000{i}Z-{name}"
+        d.mkdir()
+        (d / "manifest.json").write_text(text)
+    d = reports / "data_overview" / "20261101T000009Z-latin1"
+    d.mkdir()
+    (d / "manifest.json").write_bytes('{"notebook": "caf\xe9"}'.encode("latin-1"))
+    good = fake_run(reports, "data_overview", "20261101T000010Z-badmetrics")
+    (good / "metrics.json").write_text('{"a": [1, 2]}')
+    return reports
+
+
+def test_a_broken_manifest_is_reported_and_skipped_never_fatal(with_bad_runs, capsys):
+    reports = with_bad_runs
+    runs, skipped = scan_runs(reports)
+    assert len(runs) == 3 and len(skipped) == len(BAD_MANIFESTS) + 2
+    reasons = dict((p.name.split("-", 1)[1], why) for p, why in skipped)
+    for name, (_, expected) in BAD_MANIFESTS.items():
+        assert expected in reasons[name], (name, reasons[name])
+    assert "not UTF-8" in reasons["latin1"] and "values must be numbers, strings or null: a" in reasons["badmetrics"]
+    html = build_index(reports).read_text()
+    assert f"{len(skipped)} run folder(s) skipped" in html and "data_overview/20261101T000000Z-list" in html
+    assert main(["index", "--reports", str(reports)]) == 0
+    captured = capsys.readouterr()
+    assert "3 run(s), 1 failed" in captured.out and captured.err.count("skipped ") == len(skipped)
+    # comparison and lookup still work; the broken folder itself is named with its problem
+    assert main(["compare", "data_overview~1", "data_overview", "--reports", str(reports)]) == 0
+    capsys.readouterr()
+    with pytest.raises(RunNotFoundError, match="is not a usable run: .*not a run manifest: it is list"):
+        find_run(reports / "data_overview" / "20261101T000000Z-list", reports)

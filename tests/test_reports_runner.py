@@ -71,7 +71,7 @@ def test_a_run_writes_notebook_report_metrics_and_manifest(toy, tmp_path):
     assert not incomplete_runs(reports)
 
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["toy.n"] == 5 and metrics["toy.ratio"] == pytest.approx(5 / 7) and metrics["toy.label"] == "toy"
+    assert metrics["toy.n"] == 5 and metrics["toy.ratio"] == 0.714286 and metrics["toy.label"] == "toy"  # 6 significant digits
     assert all(isinstance(v, (int, float, str)) for v in metrics.values())
     # the kernel ran on this Python, in the project root
     assert metrics["toy.python"] == sys.executable
@@ -83,6 +83,7 @@ def test_a_run_writes_notebook_report_metrics_and_manifest(toy, tmp_path):
     assert m["parameters"] == {"n": 5, "label": "toy", "fail": False}
     assert m["parameters_given"] == {"n": 5}
     assert m["duration_s"] > 0 and m["finished_at"] >= m["started_at"]
+    assert m["pid"] == os.getpid() and m["host"]
     assert {"parameter_check_s", "kernel_start_s", "execute_s", "render_s"} <= set(m["timings"])
     assert m["timings"]["kernel_start_s"] > 0
     assert m["workbench_version"] and "commit" in m["git"]
@@ -147,8 +148,11 @@ def test_a_failing_notebook_keeps_its_partial_run_and_shows_the_error(toy, tmp_p
 def test_cli_run_exits_non_zero_for_a_failing_notebook(toy, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(toy.parent.parent)
     assert main(["run", "toy", "-p", "fail", "true", "--quiet"]) == 1
-    out = capsys.readouterr().out.strip()
+    captured = capsys.readouterr()
+    out = captured.out.strip()
     assert out.endswith("report.html") and Path(out).is_file()
+    # --quiet hides the progress, not why the run failed
+    assert captured.err.strip() == "FAILED: ValueError: boom: toy"
     params = tmp_path / "params.yaml"
     params.write_text("n: 2\nlabel: from yaml\n")
     assert main(["run", "toy", "-f", str(params), "--quiet"]) == 0
@@ -211,3 +215,185 @@ def test_same_notebook_same_parameters_same_data_gives_identical_metrics(report_
     b = (again.run_dir / "metrics.json").read_bytes()
     assert len(json.loads(a)) >= 10
     assert a == b
+
+
+# ----------------------------------------------------------------- a kernel that dies
+DEAD_PARAMS = 'how: str = "exit"  # one of: exit, segv, kill: how the kernel dies\n'
+DEAD_CELLS = [
+    "import os, signal, time\nfrom workbench.reports import record\nrecord('before', 1)",
+    "# the fatal cell\nif how == 'exit':\n    os._exit(3)\nos.kill(os.getpid(), getattr(signal, 'SIG' + how.upper()))\ntime.sleep(30)",
+    "record('after', 1)",
+]
+
+
+@pytest.mark.parametrize(("how", "expected"), [("exit", "the kernel process exited with code 3"),
+                                                ("segv", "the kernel process was killed by SIGSEGV (a crash in compiled code"),
+                                                ("kill", "the kernel process was killed by SIGKILL (often the system's out-of-memory killer")])
+def test_a_dead_kernel_is_reported_with_its_cell_and_exit(tmp_path, make_notebook, how, expected):
+    nb = make_notebook(tmp_path / "proj" / "notebooks" / "dead.ipynb", DEAD_PARAMS, DEAD_CELLS)
+    result = run_notebook(nb, {"how": how}, reports_dir=tmp_path / "reports", progress=False)
+    assert result.status == "failed"
+    err = result.manifest["error"]
+    assert err["ename"] == "KernelDied" and err["evalue"].startswith(expected), err
+    # the cell that was running: its place and its first line
+    assert err["cell_index"] == 4 and "(`# the fatal cell`)" in err["evalue"]
+    assert (err["exit_code"], err["signal"]) == ((3, None) if how == "exit" else (None, "SIG" + how.upper()))
+    assert "Traceback" not in json.dumps(err) and "runner.py" not in json.dumps(err)  # no runner internals
+    assert result.metrics == {"before": 1}
+    html = result.report.read_text()
+    assert "This run failed" in html and "KernelDied" in html and expected.split(" (")[0] in html
+    assert 'id="wb-failed-cell"' in html  # the page marks the cell that was running
+
+
+def test_a_cell_timeout_names_the_cell(tmp_path, make_notebook):
+    nb = make_notebook(tmp_path / "proj" / "notebooks" / "slowcell.ipynb", "n: int = 1  # n", ["import time", "time.sleep(60)"])
+    result = run_notebook(nb, reports_dir=tmp_path / "reports", progress=False, cell_timeout=2)
+    err = result.manifest["error"]
+    assert err["ename"] == "CellTimeout" and "(`time.sleep(60)`) ran longer than the cell timeout of 2 s" in err["evalue"]
+
+
+@pytest.mark.parametrize("bad", [0, -5, float("nan")])
+def test_a_cell_timeout_must_be_positive(toy, tmp_path, bad):
+    from workbench.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="cell_timeout must be a positive number of seconds"):
+        run_notebook(toy, reports_dir=tmp_path / "reports", progress=False, cell_timeout=bad)
+    assert not (tmp_path / "reports").exists()
+
+
+# ----------------------------------------------------------------- relative dataset paths
+DATASET_PARAMS = 'dataset: str = "sample"  # dataset folder or built-in name\n'
+DATASET_CELLS = ["from workbench.reports import record\nrecord('seen', dataset)"]
+
+
+def test_a_relative_dataset_path_means_what_validate_means(tmp_path, make_notebook, monkeypatch, capsys):
+    """Resolved against the caller's working folder before the kernel starts
+    (the kernel runs in the project root); built-in names and URLs stay as given."""
+    from workbench.reports.runner import dataset_argument
+
+    nb = make_notebook(tmp_path / "proj" / "notebooks" / "ds.ipynb", DATASET_PARAMS, DATASET_CELLS)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "data" / "mine").mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    assert main(["run", str(nb), "-p", "dataset", "data/mine", "--reports", str(tmp_path / "reports"), "--quiet"]) == 0
+    run_dir = Path(capsys.readouterr().out.strip()).parent
+    assert json.loads((run_dir / "metrics.json").read_text())["seen"] == str(elsewhere / "data" / "mine")
+    m = json.loads((run_dir / "manifest.json").read_text())
+    assert m["parameters"]["dataset"] == str(elsewhere / "data" / "mine") and m["parameters_given"]["dataset"] == "data/mine"
+    # what validate would do, without a kernel
+    assert dataset_argument("sample", elsewhere) == "sample"
+    assert dataset_argument("cdnow-sample", elsewhere) == "cdnow-sample"
+    assert dataset_argument("postgres://u@h/db", elsewhere) == "postgres://u@h/db"
+    assert dataset_argument("../x/./y", elsewhere) == str(tmp_path / "x" / "y")
+    assert dataset_argument("/abs/path", elsewhere) == "/abs/path"
+    (elsewhere / "sample").mkdir()  # a folder named like a built-in wins, as in resolve_dataset
+    assert dataset_argument("sample", elsewhere) == str(elsewhere / "sample")
+
+
+def test_a_relative_dataset_path_in_a_batch_is_relative_to_the_project(tmp_path, make_notebook, monkeypatch):
+    from workbench.reports.batch import load_batch
+
+    project = tmp_path / "proj"
+    make_notebook(project / "notebooks" / "ds.ipynb", DATASET_PARAMS, DATASET_CELLS)
+    (project / "batches").mkdir()
+    (project / "batches" / "b.yml").write_text("jobs:\n  - notebook: ds\n    grid: {dataset: [data/mine, sample]}\n")
+    monkeypatch.chdir(tmp_path)
+    batch = load_batch(project / "batches" / "b.yml")
+    assert [j.parameters["dataset"] for j in batch.jobs] == [str(project.resolve() / "data" / "mine"), "sample"]
+
+
+# ----------------------------------------------------------------- a full disk
+def _full_disk(monkeypatch, when=lambda data: True):
+    """Make the reports' low-level write fail with ENOSPC (after writing a part of the data) when ``when(data)``."""
+    import errno
+
+    from workbench.reports import files
+
+    real = files._write
+
+    def write(fd, data):
+        if when(bytes(data)):
+            real(fd, bytes(data)[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd, data)
+
+    monkeypatch.setattr(files, "_write", write)
+
+
+def test_a_full_disk_while_writing_a_run_keeps_nothing_half_written(toy, tmp_path, monkeypatch, capsys):
+    reports = tmp_path / "reports"
+    _full_disk(monkeypatch, when=lambda data: data.startswith(b"<!DOCTYPE html>"))  # the report page, after the kernel ran
+    monkeypatch.chdir(toy.parent.parent)
+    assert main(["run", "toy", "--reports", str(reports), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: cannot write ") and "report.html: no space left on the disk" in err
+    assert "not kept" in err and "Traceback" not in err
+    assert list((reports / "toy").iterdir()) == []  # no run folder, no hidden folder, no part file
+    assert list_runs(reports) == []
+
+
+def test_a_full_disk_while_writing_the_index_leaves_the_old_one(tmp_path, monkeypatch, capsys):
+    from workbench.reports.index import build_index
+
+    reports = tmp_path / "reports"
+    old = build_index(reports).read_bytes()
+    _full_disk(monkeypatch)
+    assert main(["index", "--reports", str(reports)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().startswith("error: cannot write ") and err.strip().endswith("index.html: no space left on the disk: free some space and run again")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert sorted(p.name for p in reports.iterdir()) == ["index.html"] and (reports / "index.html").read_bytes() == old
+
+
+# ----------------------------------------------------------------- prune never takes a starting run
+def test_prune_never_removes_a_run_that_is_starting(tmp_path):
+    """A run's hidden folder appears with its manifest in it, so a prune
+    running at the same moment sees a live process and leaves it."""
+    import threading
+
+    reports = tmp_path / "reports"
+    made, stop = [], threading.Event()
+
+    def prune():
+        while not stop.is_set():
+            prune_incomplete(reports)
+
+    pruner = threading.Thread(target=prune)
+    pruner.start()
+    try:
+        for i in range(150):
+            made.append(_reserve(reports / "nb", f"20260101T000000Z-{i:08x}", {"pid": os.getpid(), "status": "running"})[1])
+    finally:
+        stop.set()
+        pruner.join()
+    assert all(p.is_dir() and (p / "manifest.json").is_file() for p in made)
+    assert not list((reports / "nb").glob(".new-*"))
+
+
+def test_prune_removes_leftovers_of_dead_processes_only(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    nb = tmp_path / "reports" / "nb"
+    _, live = _reserve(nb, "20260101T000000Z-live0000", {"pid": os.getpid()})
+    _, gone = _reserve(nb, "20260101T000000Z-gone0000", {"pid": int(dead)})
+    _, other = _reserve(nb, "20260101T000000Z-othr0000", {"pid": int(dead), "host": "another-host"})
+    staging = nb / f".new-{dead}-abcd1234"
+    staging.mkdir()
+    assert sorted(prune_incomplete(tmp_path / "reports")) == sorted([gone, staging])
+    assert live.is_dir() and other.is_dir()
+
+
+# ----------------------------------------------------------------- reruns are byte-identical
+NOISY_CELLS = [
+    "import random\nfrom workbench.reports import record\nnoise = 1 + random.uniform(-1, 1) * 1e-12  # differs in the last bits per run",
+    "record({'a': 0.1234567891 * noise, 'b': 98765.4321 * noise, 'c': -2.5e-7 * noise, 'zero': -0.0 * noise, 'n': 7,\n"
+    "        'nan': float('nan') * noise, 'inf': float('inf'), 'text': 'same'})",
+]
+
+
+def test_reruns_that_differ_in_the_last_bits_give_byte_identical_metrics(tmp_path, make_notebook):
+    nb = make_notebook(tmp_path / "proj" / "notebooks" / "noisy.ipynb", "n: int = 1  # n", NOISY_CELLS)
+    runs = [run_notebook(nb, reports_dir=tmp_path / "reports", progress=False) for _ in range(2)]
+    a, b = ((r.run_dir / "metrics.json").read_bytes() for r in runs)
+    assert a == b
+    assert json.loads(a) == {"a": 0.123457, "b": 98765.4, "c": -2.5e-07, "zero": 0.0, "n": 7, "nan": None, "inf": None, "text": "same"}
+    assert b"NaN" not in a and b"Infinity" not in a

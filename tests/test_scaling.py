@@ -173,7 +173,7 @@ def test_simulator_kpi_panel_end_to_end(tiny_dataset):
     assert r.n_units == 5 and r.cov_type == "cluster" and r.cov_df == 4
     # close to the planted value; whether this one interval covers it is a
     # 95% event (with this seed it just misses: 1.31-1.37 for 1.30), so the
-    # coverage rate is checked over repeated panels in the slow test below
+    # coverage rate is checked over repeated panels in the coverage test below
     assert r.exponent == pytest.approx(truth["beta"], abs=0.05) and 0.01 < hi - lo < 0.2
     assert r.best_law == "power" and r.laws["oos_rmse"].idxmin() == "power"
 
@@ -187,7 +187,6 @@ def test_predict_follows_the_law():
         r.predict([1.0], law="quadratic")
 
 
-@pytest.mark.slow
 def test_exponent_interval_coverage_over_repeated_panels(bench):
     """400 panels like the simulator's (5 markets x 36 months, AR(1) noise)."""
     table = bench.scaling_coverage(400, units=5, periods=36)

@@ -247,13 +247,15 @@ def test_customer_value_errors():
 
 # ----------------------------------------------------------------- the users_to_revenue report
 def _report_text(result) -> str:
-    """The Markdown the executed report displayed (not its code)."""
+    """The text the executed report displayed (not its code): the sections' HTML, unescaped."""
+    import html
+
     import nbformat
 
     nb = nbformat.read(result.executed_notebook, as_version=4)
-    return "\n".join(
-        o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})
-    )
+    return html.unescape("\n".join(
+        o["data"].get("text/html", o["data"].get("text/markdown", ""))
+        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if "data" in o))
 
 
 def test_report_on_a_simulated_dataset_records_estimates_near_the_truth(report_runs, tiny_dataset):
@@ -277,7 +279,7 @@ def test_report_on_a_simulated_dataset_records_estimates_near_the_truth(report_r
     html = result.report.read_text()
     assert html.count("data:image/png;base64,") >= 6  # growth, scaling, conversion, hazard ratios, monetization, scenarios
     text = _report_text(result)
-    assert "Note." not in text and not any(k.endswith(".note") for k in m)  # every section ran
+    assert "Note.</strong>" not in text and not any(k.endswith(".note") for k in m)  # every section ran
     assert f"p = {m['bass.p']:.4f}" in text and f"β = {m['scaling.power.exponent']:.2f}" in text  # prose from the results
 
 
@@ -286,7 +288,7 @@ def test_report_on_cdnow_notes_what_the_data_cannot_show(report_runs):
     assert result.ok, result.error
     m = result.metrics
     assert m["conversion.share_90d"] == 1.0  # signup is the first purchase
-    assert "no free users" in m["scenarios.note"]
+    assert "pays from signup" in m["scenarios.note"]
     assert m["scaling.n_units"] == 1 and m["scaling.cov_type"] == "ar1"
     text = _report_text(result)
     assert "signup is the first purchase" in text and "No conversion hazard model" in text and "No scenarios" in text
@@ -302,7 +304,7 @@ def test_report_on_a_kpi_only_dataset_skips_conversion_with_a_note(report_runs, 
     assert result.ok, result.error
     m = result.metrics
     assert "bass.p" in m and m["scaling.best_law"] == "power"
-    assert "conversion.share_90d" not in m and "needs" in m["scenarios.note"]
+    assert "conversion.share_90d" not in m and "they need" in m["scenarios.note"]
     assert "No conversion analysis: no purchase events" in _report_text(result)
 
 

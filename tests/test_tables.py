@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from workbench.data import load_dataset
-from workbench.errors import ParameterError, WorkbenchError
+from workbench.errors import DataError, ParameterError, WorkbenchError
 from workbench import tables as wt
 
 OBS_END = "2024-03-31"
@@ -487,7 +487,9 @@ def test_repeat_summary_matches_a_plain_reference_and_compresses_exactly(rnd):
         assert r.monetary_holdout == pytest.approx(mh)
 
     comp = wt.repeat_summary_compressed(rnd, time_unit="day", calibration_end=cal, holdout_end=hold).to_pandas()
-    expect = got.groupby(["frequency", "recency", "T"]).agg(n=("user_id", "size"), frequency_holdout_sum=("frequency_holdout", "sum")).reset_index()
+    expect = (got.assign(sq=got.frequency_holdout**2).groupby(["frequency", "recency", "T"])
+              .agg(n=("user_id", "size"), frequency_holdout_sum=("frequency_holdout", "sum"), frequency_holdout_sq_sum=("sq", "sum")).reset_index())
+    assert expect.frequency_holdout_sq_sum.gt(expect.frequency_holdout_sum).any()  # the squares are not the sums
     pd.testing.assert_frame_equal(comp, expect, check_dtype=False)
     assert comp.n.sum() == len(got) and len(comp) < len(got)
 
@@ -742,8 +744,8 @@ def test_referrals_refuse_an_attribute_named_like_their_own_columns(tmp_path):
     folder = write_handmade(tmp_path / "clash")
     users = pd.read_parquet(folder / "users.parquet").rename(columns={"age_years": "period"})
     users.to_parquet(folder / "users.parquet", index=False)
-    with pytest.raises(ParameterError, match=r"users attribute\(s\) \['period'\] .* clash with the table's own columns; rename"):
-        wt.referrals(load_dataset(folder), period_days=7)
+    with pytest.raises(DataError, match=r"users.period: attribute name period is used by the analysis tables .* rename it"):
+        load_dataset(folder)  # refused when the dataset is loaded (docs/dataset-contract.md), before any table
 
 
 def test_referrals_totals_on_messy_data(rnd):

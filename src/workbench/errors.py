@@ -14,6 +14,12 @@ class WorkbenchWarning(RuntimeWarning):
     """Base class of the workbench's warnings."""
 
 
+class DataWarning(WorkbenchWarning):
+    """A dataset is valid, but part of it is left out of the analyses (events
+    after ``observation_end``) or not read at all (files the contract does not
+    name). Carried on the dataset as ``notices`` too."""
+
+
 class ModelError(WorkbenchError):
     """A model cannot be fitted on the data given (too little data, no
     convergence, an analysis the dataset cannot support)."""
@@ -25,7 +31,8 @@ class ParameterError(WorkbenchError):
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule of the dataset contract."""
+    """One broken rule of the dataset contract. ``rows`` is 0 for a problem
+    with a file or folder rather than with rows (then it is not printed)."""
 
     table: str
     column: str | None
@@ -35,7 +42,9 @@ class Violation:
 
     def __str__(self) -> str:
         where = f"{self.table}.{self.column}" if self.column else self.table
-        text = f"{where}: {self.rule} ({self.rows:,} row{'s' if self.rows != 1 else ''})"
+        text = f"{where}: {self.rule}"
+        if self.rows:
+            text += f" ({self.rows:,} row{'s' if self.rows != 1 else ''})"
         if self.examples:
             shown = "; ".join(str(e) for e in self.examples[:3])
             text += f"\n      e.g. {shown}"
@@ -43,13 +52,25 @@ class Violation:
 
 
 class DataError(WorkbenchError):
-    """A dataset breaks its contract. Carries every violation found at once."""
+    """A dataset breaks its contract. Carries every violation found at once,
+    and ``notes``: what else the check noticed (files it did not read, ...).
+    A single problem that is not about rows and not about a dataset folder
+    (e.g. no such folder) is stated as it is."""
 
-    def __init__(self, violations: list[Violation], path: str | None = None):
+    def __init__(self, violations: list[Violation], path: str | None = None, notes=()):
         self.violations = list(violations)
         self.path = path
-        where = f" in {path}" if path else ""
-        lines = [f"dataset{where} breaks the contract in {len(self.violations)} way(s):"]
+        self.notes = list(notes)
+        if path is None and len(self.violations) == 1 and not self.violations[0].rows and not self.notes:
+            super().__init__(str(self.violations[0]))
+            return
+        n = len(self.violations)
+        where = f" {path}" if path else ""
+        lines = [f"dataset{where} breaks the contract in {n} way{'s' if n != 1 else ''}:"]
         lines += [f"  - {v}" for v in self.violations]
-        lines.append("Fix the rows named above (see the dataset contract in docs/dataset-contract.md) and try again.")
+        if self.notes:
+            lines.append("Notes:")
+            lines += [f"  - {note}" for note in self.notes]
+        named = "the rows and files named above" if any(v.rows for v in self.violations) else "what is named above"
+        lines.append(f"Fix {named} (see the dataset contract in docs/dataset-contract.md) and try again.")
         super().__init__("\n".join(lines))

@@ -1,7 +1,8 @@
-"""The dataset contract as data: tables, columns, types and rules.
+"""The dataset contract as data: tables, columns, types and rules, the
+files a dataset folder holds, and the column names user attributes may not use.
 
-See docs/dataset-contract.md for the prose version. ``validate`` in
-:mod:`workbench.data.dataset` checks every rule listed here.
+See docs/dataset-contract.md for the prose version. :mod:`workbench.data.checks`
+checks every rule listed here.
 """
 
 from __future__ import annotations
@@ -75,3 +76,34 @@ KPIS = TableSpec(
 )
 
 TABLES: dict[str, TableSpec] = {t.name: t for t in (USERS, EVENTS, ASSIGNMENTS, KPIS)}
+
+# ------------------------------------------------------------------ files
+#: a table is <name>.parquet or <name>.csv (exactly one of the two)
+FORMATS = ("parquet", "csv")
+META_FILE = "dataset.yml"
+#: files a dataset folder may hold beside its tables without a notice (the
+#: simulator's planted truth, source notes); hidden files (.name) are skipped too
+COMPANION_FILES = ("truth.json", "README.md", "SOURCE.md")
+
+# ------------------------------------------------------------------ attributes
+#: Names the analysis tables (workbench.tables) give to columns that sit next
+#: to the user attributes, or join them: an attribute of the same name would
+#: clash ("Duplicate column name") or be silently shadowed. Validation refuses
+#: users columns with these names, or starting with RESERVED_PREFIX.
+#: tests/test_reserved_names.py fails when a table adds a column not listed.
+RESERVED_ATTRIBUTES = frozenset(
+    """
+    adopted_s arm asg_s assigned_at at_risk cancel_at cancel_s churn_cause churned
+    cocreated_before_conversion cohort converted days_to_convert dose dur_s duration
+    end_at event events exp_s exposed exposure_days feedback_s first_adopted_at
+    first_exp_at first_feedback_at first_purchase_at full is_last last_at n next_s
+    obs_s observed observed_days period pre_activity purchase_s referrals retained
+    signup_s start start_s stop stop_s t_s tenure_bin took_part user_id_right
+    """.split()
+)
+RESERVED_PREFIX = "wb_"
+
+
+def reserved(names) -> list[str]:
+    """The names among ``names`` that a user attribute may not have."""
+    return [n for n in names if n in RESERVED_ATTRIBUTES or n.startswith(RESERVED_PREFIX)]

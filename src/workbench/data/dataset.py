@@ -1,28 +1,30 @@
-"""Find, load and validate a dataset folder (see docs/dataset-contract.md).
+"""Load and validate a dataset folder (see docs/dataset-contract.md).
 
 ``load_dataset(path)`` returns a :class:`Dataset` of typed Ibis tables on a
 backend chosen by one argument (DuckDB in-process by default, any Ibis backend
-or connection URL otherwise), after checking every rule of the contract.
-``validate_dataset(path)`` checks without keeping the tables. All violations
-are collected and raised at once as one :class:`~workbench.errors.DataError`.
+or connection URL otherwise), after checking every rule of the contract
+(:mod:`workbench.data.files` finds and opens the files,
+:mod:`workbench.data.checks` checks them). ``validate_dataset(path)`` checks
+without keeping the tables. All violations are collected and raised at once as
+one :class:`~workbench.errors.DataError`; what is valid but left out or not
+read is a notice on the dataset and a :class:`~workbench.errors.DataWarning`.
 Nothing is ever written by either.
 """
 
 from __future__ import annotations
 
-import itertools
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import ibis
 import pandas as pd
-import yaml
 
-from workbench.data.contract import CONTROL_ARM, EVENT_TYPES, TABLES, TableSpec
+from workbench.data.checks import check_folder
+from workbench.data.contract import TABLES
+from workbench.data.files import observation_end_of
 from workbench.data.paths import resolve_dataset
-from workbench.errors import DataError, Violation, WorkbenchError
-
-_counter = itertools.count()
+from workbench.errors import DataError, DataWarning, WorkbenchError
 
 
 # ----------------------------------------------------------------- backends
@@ -42,215 +44,6 @@ def connect(backend=None):
     return con
 
 
-def _read(con, path: Path) -> ibis.Table:
-    name = f"wb_{path.stem}_{next(_counter)}"
-    if path.suffix == ".parquet":
-        return con.read_parquet(str(path), table_name=name)
-    if con.name == "duckdb":
-        return con.read_csv(str(path), table_name=name, all_varchar=True)
-    return con.read_csv(str(path), table_name=name, header=True)
-
-
-def find_tables(folder: Path) -> tuple[dict[str, Path], list[Violation]]:
-    """The contract tables present in ``folder`` and problems with the files."""
-    found, problems = {}, []
-    for name in TABLES:
-        files = [folder / f"{name}.{ext}" for ext in ("parquet", "csv") if (folder / f"{name}.{ext}").exists()]
-        if len(files) > 1:
-            problems.append(Violation(name, None, "both .parquet and .csv given; keep exactly one", 0, [f.name for f in files]))
-        elif files:
-            found[name] = files[0]
-    return found, problems
-
-
-# ----------------------------------------------------------------- typing
-def _kind(dtype) -> str:
-    if dtype.is_string():
-        return "string"
-    if dtype.is_timestamp():
-        return "timestamp"
-    if dtype.is_date():
-        return "date"
-    if dtype.is_numeric():
-        return "number"
-    return str(dtype)
-
-
-def _typed(raw: ibis.Table, spec: TableSpec, violations: list[Violation], check: bool = True) -> ibis.Table:
-    """Cast the contract's columns to their types, recording values that do
-    not parse and columns of a type that cannot hold them."""
-    casts = {}
-    for col in spec.columns:
-        if col.name not in raw.columns:
-            continue
-        c = raw[col.name]
-        kind = _kind(c.type())
-        if col.dtype == "string":
-            casts[col.name] = c if kind == "string" else c.cast("string")
-            continue
-        if col.dtype == "timestamp":
-            if kind == "timestamp":
-                typed = c.cast("timestamp") if c.type().timezone else c
-            elif kind in ("string", "date"):
-                typed = c.try_cast("timestamp")
-            else:
-                violations.append(Violation(spec.name, col.name, f"must be a timestamp, found type {c.type()}", raw.count().execute()))
-                casts[col.name] = ibis.null("timestamp")  # reported once; keeps later checks from failing
-                continue
-        elif col.dtype == "date":
-            if kind == "date":
-                typed = c
-            elif kind == "timestamp":
-                typed = c.date()
-            elif kind == "string":
-                typed = c.try_cast("date")
-            else:
-                violations.append(Violation(spec.name, col.name, f"must be a date, found type {c.type()}", raw.count().execute()))
-                casts[col.name] = ibis.null("date")  # reported once; keeps later checks from failing
-                continue
-        else:  # float
-            if kind == "number":
-                typed = c.cast("float64")
-            elif kind == "string":
-                typed = c.try_cast("float64")
-            else:
-                violations.append(Violation(spec.name, col.name, f"must be a number, found type {c.type()}", raw.count().execute()))
-                casts[col.name] = ibis.null("float64")  # reported once; keeps later checks from failing
-                continue
-        if kind == "string":
-            if check:
-                bad = raw.filter(c.notnull() & (c.strip() != "") & typed.isnull())
-                _add(violations, bad, spec.name, col.name, f"values that do not parse as a {col.dtype}", [col.name])
-            typed = (c.strip() == "").ifelse(ibis.null(typed.type()), typed)
-        casts[col.name] = typed
-    return raw.mutate(**casts)
-
-
-# ----------------------------------------------------------------- checks
-def _examples(expr: ibis.Table, columns: list[str]) -> list[dict]:
-    cols = [c for c in columns if c in expr.columns]
-    df = expr.select(cols).limit(3).to_pandas()
-    return [{k: (None if pd.isna(v) else str(v)) for k, v in row.items()} for row in df.to_dict("records")]
-
-
-def _add(violations, bad: ibis.Table, table: str, column: str | None, rule: str, columns: list[str]) -> None:
-    n = int(bad.count().execute())
-    if n:
-        violations.append(Violation(table, column, rule, n, _examples(bad, columns)))
-
-
-def _check_not_null(t, spec, violations):
-    wrong_type = {v.column for v in violations if v.table == spec.name and "found type" in v.rule}
-    for col in spec.columns:
-        if col.not_null and col.name in t.columns and col.name not in wrong_type:
-            _add(violations, t.filter(t[col.name].isnull()), spec.name, col.name, "must not be null", [c.name for c in spec.columns[:3]])
-
-
-def _check_minimum(t, spec, violations, where=None):
-    for col in spec.columns:
-        if col.minimum is not None and col.name in t.columns and t[col.name].type().is_numeric():
-            cond = t[col.name] < col.minimum
-            if where is not None:
-                cond = cond & where
-            _add(violations, t.filter(cond), spec.name, col.name, f"must be >= {col.minimum:g}", list(t.columns)[:4])
-
-
-def _check_unique(t, keys, table, violations):
-    if not all(k in t.columns for k in keys):
-        return
-    dup = t.group_by(keys).aggregate(n=t.count()).filter(lambda d: d.n > 1)
-    n = dup.n.sum().execute()
-    n = 0 if n is None or pd.isna(n) else int(n)  # an empty sum is NULL (NaN on PySpark)
-    if n:
-        violations.append(Violation(table, ", ".join(keys), f"({', '.join(keys)}) must be unique", n, _examples(dup, keys + ["n"])))
-
-
-def _check_users_exist(t, users, table, violations):
-    if users is None or "user_id" not in t.columns:
-        return
-    unknown = t.anti_join(users.select("user_id"), "user_id")
-    _add(violations, unknown, table, "user_id", "user_id not found in users", list(t.columns)[:4])
-
-
-def _check_after_signup(t, users, table, column, violations):
-    if users is None or column not in t.columns or "signup_at" not in users.columns:
-        return
-    j = t.join(users.select("user_id", "signup_at"), "user_id")
-    _add(violations, j.filter(j[column] < j.signup_at), table, column, f"{column} before the user's signup_at", ["user_id", column, "signup_at"])
-
-
-def _check_missing_columns(raw, spec, violations) -> bool:
-    missing = [c for c in spec.required_columns if c not in raw.columns]
-    for c in missing:
-        violations.append(Violation(spec.name, c, f"required column missing (columns found: {', '.join(raw.columns)})", 0))
-    return not missing
-
-
-def _validate(folder: Path, con, check: bool = True) -> tuple[dict[str, ibis.Table], list[Violation]]:
-    files, violations = find_tables(folder)
-    if "users" not in files and not ("kpis" in files and "events" not in files):
-        what = "users.parquet or users.csv" if "events" in files or not files else "users"
-        violations.append(Violation("users", None, f"required table missing: add {what} (or give a KPI-only dataset with kpis only)", 0))
-    if "events" not in files and "kpis" not in files and "users" in files:
-        violations.append(Violation("events", None, "required table missing: add events.parquet or events.csv (only a KPI-only dataset may omit it)", 0))
-
-    tables: dict[str, ibis.Table] = {}
-    for name, path in files.items():
-        spec = TABLES[name]
-        try:
-            raw = _read(con, path)
-        except Exception as exc:  # unreadable file: report, don't crash
-            violations.append(Violation(name, None, f"file {path.name} cannot be read: {str(exc).splitlines()[0]}", 0))
-            continue
-        if _check_missing_columns(raw, spec, violations):
-            tables[name] = _typed(raw, spec, violations, check)
-    if not check:
-        return tables, violations
-
-    users = tables.get("users")
-    if users is not None:
-        _check_not_null(users, TABLES["users"], violations)
-        _check_unique(users.filter(users.user_id.notnull()), ["user_id"], "users", violations)
-        if "referred_by" in users.columns:
-            refs = users.filter(users.referred_by.notnull())
-            ids = users.select(ref_id=users.user_id)
-            unknown = refs.anti_join(ids, refs.referred_by == ids.ref_id)
-            _add(violations, unknown, "users", "referred_by", "referred_by names no existing user_id", ["user_id", "referred_by"])
-
-    events = tables.get("events")
-    if events is not None:
-        _check_not_null(events, TABLES["events"], violations)
-        _check_users_exist(events, users, "events", violations)
-        bad_type = events.filter(events.event_type.notnull() & ~events.event_type.isin(EVENT_TYPES))
-        _add(violations, bad_type, "events", "event_type", f"event_type must be one of {', '.join(EVENT_TYPES)}", ["user_id", "event_at", "event_type"])
-        purchase = events.event_type == "purchase"
-        if "amount" in events.columns:
-            _add(violations, events.filter(purchase & events.amount.isnull()), "events", "amount", "purchase without an amount", ["user_id", "event_at", "event_type", "amount"])
-            _check_minimum(events, TABLES["events"], violations)
-            _add(violations, events.filter(~purchase & events.amount.notnull()), "events", "amount", "amount given on a non-purchase event (must be null)", ["user_id", "event_at", "event_type", "amount"])
-        else:
-            _add(violations, events.filter(purchase), "events", "amount", "purchase events but no amount column", ["user_id", "event_at", "event_type"])
-        _check_after_signup(events, users, "events", "event_at", violations)
-
-    assignments = tables.get("assignments")
-    if assignments is not None:
-        a = assignments
-        _check_not_null(a, TABLES["assignments"], violations)
-        _check_users_exist(a, users, "assignments", violations)
-        _check_after_signup(a, users, "assignments", "assigned_at", violations)
-        _check_unique(a, ["experiment", "user_id"], "assignments", violations)
-        arms = a.filter(a.experiment.notnull()).group_by("experiment").aggregate(has_control=(a.arm == CONTROL_ARM).any())
-        _add(violations, arms.filter(~arms.has_control), "assignments", "arm", f"experiment has no arm named '{CONTROL_ARM}'", ["experiment"])
-
-    kpis = tables.get("kpis")
-    if kpis is not None:
-        _check_not_null(kpis, TABLES["kpis"], violations)
-        _check_minimum(kpis, TABLES["kpis"], violations)
-        keys = ["unit", "period"] if "unit" in kpis.columns else ["period"]
-        _check_unique(kpis, keys, "kpis", violations)
-    return tables, violations
-
-
 # ----------------------------------------------------------------- dataset
 @dataclass
 class Dataset:
@@ -263,6 +56,9 @@ class Dataset:
     assignments: ibis.Table | None = None
     kpis: ibis.Table | None = None
     meta: dict = field(default_factory=dict)
+    #: what validation noticed that is not a violation: rows after the
+    #: observation end (left out of every analysis), files it did not read
+    notices: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -276,9 +72,9 @@ class Dataset:
     def observation_end(self) -> pd.Timestamp | None:
         """``dataset.yml``'s observation_end, else the last event (or signup, or
         KPI period); naive UTC, like every timestamp in a dataset."""
-        if self.meta.get("observation_end"):
-            end = pd.Timestamp(self.meta["observation_end"])
-            return end.tz_convert("UTC").tz_localize(None) if end.tzinfo is not None else end
+        end = observation_end_of(self.meta)
+        if end is not None:
+            return end
         for table, col in (("events", "event_at"), ("users", "signup_at"), ("kpis", "period")):
             t = getattr(self, table)
             if t is not None:
@@ -317,31 +113,22 @@ class Dataset:
         }
 
 
-def _meta(folder: Path) -> dict:
-    f = folder / "dataset.yml"
-    if not f.exists():
-        return {}
-    try:
-        meta = yaml.safe_load(f.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise DataError([Violation("dataset.yml", None, f"not valid YAML: {exc}", 0)], str(folder)) from None
-    if not isinstance(meta, dict):
-        raise DataError([Violation("dataset.yml", None, "must be a mapping of keys to values", 0)], str(folder))
-    return meta
-
-
 def load_dataset(path, backend=None, *, validate: bool = True) -> Dataset:
     """Load a dataset folder (or built-in name: ``sample``, ``cdnow``,
     ``cdnow-sample``) as typed Ibis tables; raises DataError listing every
-    contract violation. ``validate=False`` skips the rule checks (for data
-    already validated; missing tables or columns are still refused)."""
+    contract violation. ``validate=False`` skips the rules that scan rows
+    (for data already validated); files, dataset.yml, missing tables and
+    columns, column names and types are still checked. Notices (rows after
+    the observation end, files not read) are kept in ``Dataset.notices`` and
+    issued as one :class:`~workbench.errors.DataWarning`."""
     folder = resolve_dataset(path)
     con = connect(backend)
-    meta = _meta(folder)
-    tables, violations = _validate(folder, con, check=validate)
-    if violations:
-        raise DataError(violations, str(folder))
-    return Dataset(path=folder, con=con, meta=meta, **tables)
+    checked = check_folder(folder, con, check=validate)
+    if checked.violations:
+        raise DataError(checked.violations, str(folder), notes=checked.notices)
+    if checked.notices:
+        warnings.warn(DataWarning(f"dataset {folder}: " + "; ".join(checked.notices)), stacklevel=2)
+    return Dataset(path=folder, con=con, meta=checked.meta, notices=tuple(checked.notices), **checked.tables)
 
 
 @dataclass(frozen=True)
@@ -353,6 +140,7 @@ class ValidationReport:
     events: dict
     supports: dict
     observation_end: pd.Timestamp | None
+    notices: tuple[str, ...] = ()
 
     def describe(self) -> str:
         lines = [f"dataset {self.path}: valid"]
@@ -363,13 +151,19 @@ class ValidationReport:
             lines.append(f"  observation end: {self.observation_end}")
         lines.append("analyses:")
         lines += [f"  {k:<12} {'yes' if why is None else 'no: ' + why}" for k, why in self.supports.items()]
+        if self.notices:
+            lines.append("notes:")
+            lines += [f"  - {note}" for note in self.notices]
         return "\n".join(lines)
 
 
 def validate_dataset(path, backend=None) -> ValidationReport:
-    """Check a dataset against the contract; raise DataError with all violations."""
-    ds = load_dataset(path, backend)
-    return ValidationReport(ds.path, ds.row_counts(), ds.event_counts(), ds.supports(), ds.observation_end)
+    """Check a dataset against the contract; raise DataError with all
+    violations. Notices are in the report (and not issued as warnings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        ds = load_dataset(path, backend)
+    return ValidationReport(ds.path, ds.row_counts(), ds.event_counts(), ds.supports(), ds.observation_end, ds.notices)
 
 
-__all__ = ["Dataset", "ValidationReport", "connect", "find_tables", "load_dataset", "validate_dataset", "WorkbenchError"]
+__all__ = ["Dataset", "ValidationReport", "connect", "load_dataset", "validate_dataset", "WorkbenchError"]

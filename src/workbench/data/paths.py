@@ -46,5 +46,5 @@ def resolve_dataset(path) -> Path:
     folder = Path(text).expanduser()
     if not folder.is_dir():
         names = ", ".join(BUILTIN)
-        raise DataError([Violation(text, None, f"no dataset folder at {folder.resolve()} (give a folder, or one of: {names})", 0)])
+        raise DataError([Violation(text, None, f"no dataset folder at {folder.absolute()} (give a folder, or one of: {names})", 0)])
     return folder

@@ -8,10 +8,19 @@ time ``t`` is
 with ``p`` the coefficient of innovation (adoption independent of others) and
 ``q`` the coefficient of imitation (adoption driven by those who already
 adopted). Periods are indexed ``t = 1..T`` from the first period of the series,
-so adoption starts at ``t = 0`` (the start of the first period) and the
-expected adoptions in period ``t`` are ``m (F(t) - F(t - 1))``.
+so adoption starts at ``t = 0`` (the start of the first period). Two ways to
+tie the curve to adoptions per period (``model=``):
 
-:func:`fit_bass` fits ``p, q, m`` by nonlinear least squares on those
+* ``"interval"`` (default): the adoptions in period ``t`` are the curve's
+  increment over the period, ``m (F(t) - F(t - 1))`` (Srinivasan and Mason
+  1986) — the exact expected count when the data count adopters per period;
+* ``"continuous"``: the adoptions in period ``t`` are the adoption rate at
+  time ``t``, ``m f(t)`` with ``f = dF/dt = ((p+q)^2/p) e^{-(p+q)t} / (1 +
+  (q/p) e^{-(p+q)t})^2`` — the textbook nonlinear-least-squares fit of the
+  continuous curve to annual sales, which treats each period's sales as the
+  rate at its end (it reproduces published fits made that way).
+
+:func:`fit_bass` fits ``p, q, m`` by nonlinear least squares on the
 per-period adoptions (``scipy.optimize.least_squares``), parametrised by
 ``log p, log q, log m`` so that the parameters stay positive. Standard errors
 come from a heteroskedasticity-robust (HC3) sandwich around the Gauss-Newton
@@ -53,6 +62,28 @@ def bass_adoptions(t, p: float, q: float, m: float) -> np.ndarray:
     """Expected adoptions in period ``t`` (t = 1, 2, ...): m (F(t) - F(t - 1))."""
     t = np.asarray(t, dtype=float)
     return m * (bass_cumulative(t, p, q) - bass_cumulative(t - 1.0, p, q))
+
+
+def bass_rate(t, p: float, q: float, m: float) -> np.ndarray:
+    """The adoption rate at time ``t``: m f(t), f(t) = ((p+q)^2/p) e^{-(p+q)t} / (1 + (q/p) e^{-(p+q)t})^2."""
+    t = np.asarray(t, dtype=float)
+    e = np.exp(-(p + q) * t)
+    return m * ((p + q) ** 2 / p) * e / (1.0 + (q / p) * e) ** 2
+
+
+def _rate_log_grad(t, p: float, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """d log f / dp and d log f / dq at times ``t``."""
+    t = np.asarray(t, dtype=float)
+    s, r = p + q, q / p
+    E = np.exp(-s * t)
+    den = 1.0 + r * E
+    d_p = 2.0 / s - 1.0 / p - t - 2.0 * (-(q / p**2) * E - r * t * E) / den
+    d_q = 2.0 / s - t - 2.0 * (E / p - r * t * E) / den
+    return d_p, d_q
+
+
+#: per-period adoptions under each model (see the module docstring)
+MODELS = {"interval": bass_adoptions, "continuous": bass_rate}
 
 
 def _cumulative_grad(t, p: float, q: float) -> tuple[np.ndarray, np.ndarray]:
@@ -202,6 +233,12 @@ class BassResult(Result):
     peak_period: object = None  # the period label holding the peak (dates only)
     freq: object = field(default=None, repr=False)
     nfev: int = 0
+    model: str = "interval"
+
+    def curve(self, t, p: float | None = None, q: float | None = None, m: float | None = None) -> np.ndarray:
+        """Expected adoptions in periods ``t`` under this fit's ``model`` (``interval``:
+        m (F(t) - F(t-1)); ``continuous``: m f(t)), at the fitted or the given parameters."""
+        return MODELS[self.model](t, self.p if p is None else p, self.q if q is None else q, self.m if m is None else m)
 
     # plain names
     @property
@@ -263,7 +300,7 @@ class BassResult(Result):
         """Expected adoptions in periods ``t`` under ``draws`` parameter draws (draws x len(t))."""
         theta = self.draw_parameters(draws, rng)
         t = np.asarray(t, dtype=float)
-        return np.vstack([bass_adoptions(t, *th) for th in theta])
+        return np.vstack([self.curve(t, *th) for th in theta])
 
     def forecast(self, *, horizon: int = 0, draws: int = 2000, seed: int | None = 0, alpha: float | None = None) -> pd.DataFrame:
         """Fitted and forecast adoptions for periods ``1..T+horizon``.
@@ -288,7 +325,7 @@ class BassResult(Result):
         sims = self.draw_adoptions(t, draws, rng)
         noisy = np.clip(sims + rng.normal(0.0, self.residual_std, size=sims.shape), 0, None)
         lo, hi = 100 * alpha / 2, 100 * (1 - alpha / 2)
-        point = bass_adoptions(t, self.p, self.q, self.m)
+        point = self.curve(t)
         observed = np.full(len(t), np.nan)
         observed[:T] = self.adoptions.to_numpy()
         # cumulative: observed history, then forecast added to the observed total
@@ -317,6 +354,7 @@ class BassResult(Result):
 def fit_bass(
     adoptions,
     *,
+    model: str = "interval",
     alpha: float = 0.05,
     cov_type: str = "HC3",
     interval: str = "log",
@@ -332,6 +370,11 @@ def fit_bass(
         DatetimeIndex of period starts gives calendar labels for the peak and
         the forecast) or an array. Periods are numbered ``t = 1..T`` from the
         first one. Periods without adopters must be present as 0.
+    model
+        ``"interval"`` (default): adoptions in period t are ``m (F(t) - F(t-1))``,
+        the exact expected count per period; ``"continuous"``: they are the
+        rate ``m f(t)`` at time t (the textbook NLS fit of the continuous curve
+        to annual sales). See the module docstring and docs/growth.md.
     alpha
         ``1 - alpha`` is the confidence level of the intervals.
     cov_type
@@ -363,6 +406,8 @@ def fit_bass(
         The series is too short, has missing or negative values, is all zero,
         has gaps, or the fit does not converge to an interior optimum.
     """
+    if model not in MODELS:
+        raise ParameterError(f"fit_bass: model must be 'interval' or 'continuous', got {model!r}")
     if not 0 < alpha < 1:
         raise ParameterError(f"fit_bass: alpha must be between 0 and 1, got {alpha!r}")
     if cov_type not in ("HC3", "HC1", "HC0", "nonrobust"):
@@ -379,15 +424,20 @@ def fit_bass(
     total = float(y.sum())
     scale = float(np.max(y))
 
+    expected = MODELS[model]
+
     def residuals(theta):
         p, q, m = np.exp(theta)
-        return (bass_adoptions(t, p, q, m) - y) / scale
+        return (expected(t, p, q, m) - y) / scale
 
     def jacobian(theta):
         p, q, m = np.exp(theta)
+        a = expected(t, p, q, m)
+        if model == "continuous":
+            lp, lq = _rate_log_grad(t, p, q)
+            return np.column_stack([a * p * lp, a * q * lq, a]) / scale
         gp1, gq1 = _cumulative_grad(t, p, q)
         gp0, gq0 = _cumulative_grad(t - 1.0, p, q)
-        a = bass_adoptions(t, p, q, m)
         return np.column_stack([m * p * (gp1 - gp0), m * q * (gq1 - gq0), a]) / scale
 
     # bounds on the log scale: rates in (1e-8, 1] per period for p, (1e-8, 20] for q,
@@ -475,7 +525,7 @@ def fit_bass(
         alpha=alpha,
     )
 
-    fitted = pd.Series(bass_adoptions(t, p, q, m), index=s.index, name="fitted")
+    fitted = pd.Series(expected(t, p, q, m), index=s.index, name="fitted")
     freq = _freq(s.index)
     peak_period = None
     if freq is not None:
@@ -500,7 +550,8 @@ def fit_bass(
         peak_period=peak_period,
         freq=freq,
         nfev=int(best.nfev),
+        model=model,
     )
 
 
-__all__ = ["BassIdentificationWarning", "BassResult", "bass_adoptions", "bass_cumulative", "bass_peak", "fit_bass"]
+__all__ = ["MODELS", "BassIdentificationWarning", "BassResult", "bass_adoptions", "bass_cumulative", "bass_peak", "bass_rate", "fit_bass"]

@@ -28,7 +28,7 @@ import pandas as pd
 from scipy import special
 
 from workbench.errors import DataError, ModelError, ParameterError, Violation
-from workbench.models.clv import _level, _maximize, _Objective, _params_table
+from workbench.models.mle import Objective, check_level, maximize, on_log_scale, params_table
 from workbench.models.results import Result, summary_metrics
 
 
@@ -112,7 +112,11 @@ def sbg_loglik(params, lost: np.ndarray, periods: np.ndarray, alive: np.ndarray,
 
 @dataclass(frozen=True, eq=False)
 class SBGResult(Result):
-    """A fitted sBG retention model (``alpha``, ``beta`` of the Beta churn distribution)."""
+    """A fitted sBG retention model (``alpha``, ``beta`` of the Beta churn distribution).
+
+    It describes subscription cohorts: ``customers`` counts the subscribers in
+    the cohorts fitted (period 0 of each), who end their subscription by
+    cancelling (contractual churn). Its survival ``S(t)`` never rises."""
 
     params: pd.DataFrame
     cov_log: np.ndarray = field(repr=False)
@@ -151,7 +155,7 @@ class SBGResult(Result):
         return out
 
     def _repr_html_(self) -> str:
-        head = f"<strong>SBGResult</strong> — {len(self.cohorts)} cohort(s), {self.customers:,} customers, log-likelihood {self.loglik:,.2f}"
+        head = f"<strong>SBGResult</strong> — {len(self.cohorts)} subscription cohort(s), {self.customers:,} subscribers (churn = cancel), log-likelihood {self.loglik:,.2f}"
         return head + self.summary().to_html(float_format=lambda v: f"{v:.4g}")
 
     def survival(self, t) -> np.ndarray:
@@ -164,22 +168,22 @@ class SBGResult(Result):
         return (self.beta + t - 1.0) / (self.alpha + self.beta + t - 1.0)
 
     def projection(self, *, periods: int) -> pd.DataFrame:
-        """Fitted/projected survival and retention for periods ``0..periods``, with the observed
-        survival share (pooled over the cohorts observed at that period) where there is one."""
+        """Fitted/projected survival and retention for periods ``0..periods``, with the observed ones
+        where there are data. Cohorts are observed for different lengths (older ones longer), so
+        the observed survival is pooled as a product of period-to-period retention, each from the
+        cohorts observed in both periods (as Kaplan-Meier does): it never rises, whereas the share
+        of survivors among the cohorts observed at each period would jump whenever a cohort drops
+        out of the pool."""
         if int(periods) < 1:
             raise ParameterError("projection: periods must be >= 1")
         t = np.arange(0, int(periods) + 1)
-        observed = np.full(len(t), np.nan)
-        for k in t:
-            at = [c for c in self.cohorts if len(c) > k]
-            if at:
-                observed[k] = sum(c[k] for c in at) / sum(c[0] for c in at)
-        ret = np.concatenate([[np.nan], self.retention_rate(t[1:])])
         obs_ret = np.full(len(t), np.nan)
         for k in t[1:]:
             at = [c for c in self.cohorts if len(c) > k and c[k - 1] > 0]
             if at:
                 obs_ret[k] = sum(c[k] for c in at) / sum(c[k - 1] for c in at)
+        observed = np.concatenate([[1.0], np.cumprod(obs_ret[1:])])  # NaN from the first period without data on
+        ret = np.concatenate([[np.nan], self.retention_rate(t[1:])])
         return pd.DataFrame({"period": t, "survival": self.survival(t), "observed_survival": observed, "retention": ret, "observed_retention": obs_ret})
 
     def residual_lifetime(self, *, periods_survived: int = 0, discount_rate: float = 0.0) -> float:
@@ -208,8 +212,10 @@ def fit_sbg(survivors, *, level: float = 0.95) -> SBGResult:
     Parameters
     ----------
     survivors
-        For one cohort, counts ``[n_0, n_1, ..., n_m]``: the cohort's size, then
-        how many are still subscribed after each period. For several cohorts,
+        Subscribers still subscribed per period, e.g. from
+        ``workbench.tables.subscription_survivors`` (subscription cohorts,
+        churn = first cancel). For one cohort, counts ``[n_0, n_1, ..., n_m]``:
+        the cohort's size, then how many are still subscribed after each period. For several cohorts,
         a list (or dict) of such sequences, or a DataFrame with columns
         ``cohort``, ``period`` (0, 1, ...), ``survivors``.
     level
@@ -223,7 +229,7 @@ def fit_sbg(survivors, *, level: float = 0.95) -> SBGResult:
         Too short a history, or nobody (or everybody) churned.
     """
     func = "fit_sbg"
-    level = _level(level, func)
+    level = check_level(level, func)
     cohorts = _cohorts(survivors, func)
     _check(cohorts, func)
     lost, periods, alive, last = [], [], [], []
@@ -237,12 +243,15 @@ def fit_sbg(survivors, *, level: float = 0.95) -> SBGResult:
     total = float(sum(c[0] for c in cohorts))
     # terms are already multiplied by their counts; weights normalise to a per-customer mean
     ones = np.ones(len(lost) + len(alive))
-    obj = _Objective(lambda p: tuple(v * len(ones) / total for v in sbg_loglik(p, lost, periods, alive, last, gradient=True)), ones, grad=True)
-    obj.total = total
-    fit = _maximize(obj, np.log([1.0, 1.0]), SBGResult.NAMES, func)
+
+    def loglik(theta):
+        ll, g = on_log_scale(lambda p: sbg_loglik(p, lost, periods, alive, last, gradient=True), theta)
+        return ll * len(ones) / total, g * len(ones) / total
+
+    fit = maximize(Objective(loglik, ones, gradient=True, total=total), np.log([1.0, 1.0]), SBGResult.NAMES, func)
     return SBGResult(
-        params=_params_table(SBGResult.NAMES, fit.theta, fit.cov_log, level),
-        cov_log=fit.cov_log,
+        params=params_table(SBGResult.NAMES, fit.theta, fit.cov, level),
+        cov_log=fit.cov,
         loglik=fit.loglik,
         cohorts=tuple(cohorts),
         customers=int(round(total)),

@@ -208,8 +208,8 @@ def _new_users(strategy: Strategy, t: np.ndarray, D: _Draws) -> np.ndarray:
     a = strategy.adoption
     if isinstance(a, BassResult):
         theta = D.get(_key(a), lambda: a.draw_parameters(D.n, D.rng))
-        out = np.vstack([bass_adoptions(t, p, q, m * strategy.market_scale) for p, q, m in theta])
-        point = bass_adoptions(t, a.p, a.q, a.m * strategy.market_scale)
+        out = np.vstack([a.curve(t, p, q, m * strategy.market_scale) for p, q, m in theta])
+        point = a.curve(t, a.p, a.q, a.m * strategy.market_scale)
         return np.vstack([point, out])
     if isinstance(a, dict):
         point = bass_adoptions(t, a["p"], a["q"], a["m"] * strategy.market_scale)

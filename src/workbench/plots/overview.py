@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, PercentFormatter
+from matplotlib.ticker import PercentFormatter
 
-PALETTE = "deep"
+from workbench.plots import style
+from workbench.plots.style import literal
+
 KPI_LABELS = {
     "active_users": "Active users",
     "new_users": "New users (signups)",
@@ -26,34 +28,6 @@ KPI_LABELS = {
     "revenue": "Revenue",
     "purchases": "Purchases",
 }
-
-
-def use_report_style() -> None:
-    """The look of report figures: seaborn's whitegrid theme, readable sizes."""
-    sns.set_theme(style="whitegrid", context="notebook", palette=PALETTE)
-    plt.rcParams.update({
-        "figure.dpi": 100,
-        "savefig.dpi": 100,
-        "figure.figsize": (9.5, 4.2),
-        "axes.titleweight": "bold",
-        "axes.titlesize": 12,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "text.usetex": False,
-    })
-
-
-def literal(text) -> str:
-    """Text from data shown as written (no matplotlib math mode)."""
-    return str(text).replace("$", r"\$")
-
-
-def _compact(value, _pos=None) -> str:
-    v = float(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(v) >= limit:
-            return f"{v / limit:.3g}{suffix}"
-    return f"{v:.3g}" if v != int(v) else f"{int(v)}"
 
 
 def kpi_trends(table: pd.DataFrame, *, period: str = "month", columns=("active_users", "new_users", "customers", "revenue"),
@@ -68,11 +42,12 @@ def kpi_trends(table: pd.DataFrame, *, period: str = "month", columns=("active_u
     df = table.copy()
     df["period"] = pd.to_datetime(df["period"])
     df = df.sort_values("period")
+    style.apply()
     partial = ~df["complete"].astype(bool) if "complete" in df.columns else pd.Series(False, index=df.index)
     ncols = 2 if len(cols) > 1 else 1
     nrows = int(np.ceil(len(cols) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(10, 2.9 * nrows), sharex=True, squeeze=False)
-    colors = sns.color_palette(PALETTE, len(cols))
+    colors = style.PALETTE[: len(cols)]
     marker = "o" if len(df) <= 40 else None
     for i, (ax, col, color) in enumerate(zip(axes.flat, cols, colors)):
         sns.lineplot(data=df[~partial], x="period", y=col, ax=ax, color=color, linewidth=2, marker=marker, markersize=4)
@@ -91,7 +66,7 @@ def kpi_trends(table: pd.DataFrame, *, period: str = "month", columns=("active_u
         ax.set_title(f"{label} per {period}")
         ax.set_xlabel("")
         ax.set_ylabel("")
-        ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+        style.count_axis(ax, integer=col != "revenue")
         ax.set_ylim(bottom=0)
     for ax in list(axes.flat)[len(cols):]:
         ax.set_visible(False)
@@ -103,6 +78,7 @@ def kpi_trends(table: pd.DataFrame, *, period: str = "month", columns=("active_u
 def retention_heatmap(table: pd.DataFrame, *, period: str = "month", max_cohorts: int = 12, max_periods: int = 12) -> Figure:
     """Heatmap of ``share`` by signup ``cohort`` (rows, the latest
     ``max_cohorts``) and ``period_index`` (columns, up to ``max_periods``)."""
+    style.apply()
     grid = table.pivot(index="cohort", columns="period_index", values="share").sort_index()
     grid = grid.iloc[-max_cohorts:, : max_periods + 1]
     sizes = table.drop_duplicates("cohort").set_index("cohort")["cohort_size"].reindex(grid.index)
@@ -126,9 +102,10 @@ def count_distribution(table: pd.DataFrame, *, value: str, weight: str, xlabel: 
     """A histogram of a per-user count from a counts-of-counts table
     (``value`` = the count, ``weight`` = how many users have it): one bar per
     count up to 30, else log-spaced bins on a log axis."""
+    style.apply()
     df = table[table[value] > 0]
     fig, ax = plt.subplots()
-    color = sns.color_palette(PALETTE)[color_index]
+    color = style.PALETTE[color_index]
     if df.empty:
         ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
@@ -141,21 +118,22 @@ def count_distribution(table: pd.DataFrame, *, value: str, weight: str, xlabel: 
         edges = np.unique(np.round(np.geomspace(1, top + 1, 32))) - 0.5
         ax.hist(df[value], bins=edges, weights=df[weight], color=color, edgecolor="white", linewidth=0.6)
         ax.set_xscale("log")
-        ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+        style.count_axis(ax, "x", integer=False)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("users")
-    ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+    style.count_axis(ax)
     ax.set_title(title)
     fig.tight_layout()
     return fig
 
 
 def binned_distribution(table: pd.DataFrame, *, low: str, high: str, weight: str, xlabel: str, title: str,
-                        log: bool = True, color_index: int = 2) -> Figure:
+                                            ylabel: str | None = None, log: bool = True, color_index: int = 2) -> Figure:
     """A histogram from pre-binned counts: bins ``[low, high)`` with ``weight`` rows each."""
+    style.apply()
     df = table.sort_values(low)
     fig, ax = plt.subplots()
-    color = sns.color_palette(PALETTE)[color_index]
+    color = style.PALETTE[color_index]
     if df.empty:
         ax.text(0.5, 0.5, "nothing to show", ha="center", va="center", transform=ax.transAxes)
         ax.set_axis_off()
@@ -163,9 +141,10 @@ def binned_distribution(table: pd.DataFrame, *, low: str, high: str, weight: str
     ax.bar(df[low], df[weight], width=(df[high] - df[low]), align="edge", color=color, edgecolor="white", linewidth=0.6)
     if log:
         ax.set_xscale("log")
+        style.count_axis(ax, "x", integer=False)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(weight.replace("_", " "))
-    ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+    ax.set_ylabel(ylabel or weight.replace("_", " "))
+    style.count_axis(ax)
     ax.set_title(title)
     fig.tight_layout()
     return fig
@@ -174,17 +153,20 @@ def binned_distribution(table: pd.DataFrame, *, low: str, high: str, weight: str
 def category_bars(table: pd.DataFrame, *, category: str, count: str = "users", title: str, by: str | None = None) -> Figure:
     """Horizontal bars of ``count`` per ``category`` (optionally split by ``by``),
     with the labels shown literally."""
+    style.apply()
     df = table.copy()
     df[category] = df[category].fillna("(none)").map(literal)
     if by is not None:
         df[by] = df[by].fillna("(none)").map(literal)
     order = df.groupby(category)[count].sum().sort_values(ascending=False).index
     fig, ax = plt.subplots(figsize=(9.5, max(2.4, 0.45 * len(order) + 1.2)))
-    sns.barplot(data=df, y=category, x=count, hue=by, order=order, ax=ax, orient="h",
-                color=None if by else sns.color_palette(PALETTE)[0])
+    hues = sorted(df[by].unique()) if by is not None else None
+    sns.barplot(data=df, y=category, x=count, hue=by, order=order, ax=ax, orient="h", hue_order=hues,
+                palette=style.colors(hues) if by is not None else None,
+                color=None if by else style.color(None))
     ax.set_ylabel("")
     ax.set_xlabel(count)
-    ax.xaxis.set_major_formatter(FuncFormatter(_compact))
+    style.count_axis(ax, "x")
     ax.set_title(title)
     if by is not None:
         ax.legend(title=literal(by), frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -200,6 +182,7 @@ def reported_kpis(table: pd.DataFrame, *, columns=("users", "customers", "revenu
     cols = [c for c in columns if c in table.columns and table[c].notna().any()]
     if not cols:
         raise ValueError(f"reported_kpis: none of {list(columns)} in the table (columns: {list(table.columns)})")
+    style.apply()
     df = table.copy()
     df["period"] = pd.to_datetime(df["period"])
     hue = "unit" if "unit" in df.columns and df["unit"].notna().any() else None
@@ -214,7 +197,7 @@ def reported_kpis(table: pd.DataFrame, *, columns=("users", "customers", "revenu
         ax.set_title(label)
         ax.set_xlabel("")
         ax.set_ylabel("")
-        ax.yaxis.set_major_formatter(FuncFormatter(_compact))
+        style.count_axis(ax, integer=False)
         ax.set_ylim(bottom=0)
         ax.tick_params(axis="x", labelrotation=30)
     if hue:
@@ -223,4 +206,4 @@ def reported_kpis(table: pd.DataFrame, *, columns=("users", "customers", "revenu
     return fig
 
 
-__all__ = ["binned_distribution", "category_bars", "count_distribution", "kpi_trends", "literal", "reported_kpis", "retention_heatmap", "use_report_style"]
+__all__ = ["binned_distribution", "category_bars", "count_distribution", "kpi_trends", "reported_kpis", "retention_heatmap"]

@@ -153,6 +153,38 @@ def plot_schoenfeld(check, *, covariates=None, figsize=None) -> Figure:
     return fig
 
 
+def plot_ph_check(check, *, bin_days: float | None = None, covariates=None, figsize=None) -> Figure:
+    """The proportional-hazards check of either path (a
+    :class:`~workbench.models.survival.PHCheckResult`): scaled Schoenfeld
+    residuals for an exact Cox fit (:func:`plot_schoenfeld`), or for an
+    aggregated fit the exposure's hazard ratio per tenure band with its
+    interval against the single fitted hazard ratio, the tenure-interaction
+    test's p-value in the title (``bin_days`` puts the bands in days)."""
+    if check.method == "schoenfeld":
+        return plot_schoenfeld(check, covariates=covariates, figsize=figsize)
+    by = check.by_tenure
+    if by is None or by.empty:
+        raise ParameterError("plot_ph_check: the check holds no hazard ratios by tenure band")
+    scale = float(bin_days) if bin_days else 1.0
+    lo_t, hi_t = by["from_bin"].to_numpy() * scale, (by["to_bin"].to_numpy() + 1) * scale
+    mid = (lo_t + hi_t) / 2
+    fig, ax = plt.subplots(figsize=figsize or (7, 4))
+    hr = by["hazard_ratio"].to_numpy()
+    ax.errorbar(mid, hr, yerr=[hr - by["hr_ci_low"].to_numpy(), by["hr_ci_high"].to_numpy() - hr], xerr=(hi_t - lo_t) / 2,
+                fmt="o", color="C0", capsize=3, label="hazard ratio in the band")
+    overall = float(np.exp(check.params[check.exposure]))
+    ax.axhline(overall, color="C3", ls="--", lw=1.2, label=f"fitted hazard ratio {overall:.2f}")
+    ax.axhline(1.0, color="black", lw=0.8)
+    p = check.tests.loc[check.exposure, "p_value"]
+    ax.set_title(_safe(f"{check.exposure}: hazard ratio by tenure, interaction test {_fmt_p(p)}"), fontsize=10)
+    ax.set_xlabel("days since signup" if bin_days else "tenure bin")
+    ax.set_ylabel("hazard ratio")
+    ax.legend(fontsize=8)
+    fig.suptitle(_safe(f"Proportional-hazards check: {check.label}"), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
 def plot_hazard_ratios(comparison, *, truth: float | None = None, title: str = "Hazard ratio of co-creation on churn",
                        figsize=(8, None)) -> Figure:
     """Forest plot of the hazard ratios in a
@@ -210,8 +242,10 @@ def plot_overlap(ipw, *, figsize=None) -> Figure:
         sub = p[p["landmark"] == d]
         bins = np.linspace(0, 1, 41)
         for level, name, color in ((1, "co-created", "C1"), (0, "not yet", "C0")):
-            x = sub.loc[sub["exposed"] == level, "propensity"]
-            ax.hist(x, bins=bins, density=True, alpha=0.5, color=color, label=name)
+            g = sub[sub["exposed"] == level]
+            # per user, or per covariate pattern with its number of users (aggregated landmark analysis)
+            ax.hist(g["propensity"], bins=bins, density=True, alpha=0.5, color=color, label=name,
+                    weights=g["users"] if "users" in g.columns else None)
         ax.set_title(f"day {d:g}: propensity to have co-created", fontsize=10)
         ax.set_xlabel("propensity")
         if i == 0:
@@ -304,5 +338,6 @@ def plot_dose_response(dose, *, figsize=(7, 4)) -> Figure:
     return fig
 
 
-__all__ = ["plot_discrete_hazard", "plot_dose_response", "plot_hazard_ratios", "plot_landmark_curves", "plot_overlap", "plot_schoenfeld",
+__all__ = ["plot_discrete_hazard", "plot_dose_response", "plot_hazard_ratios", "plot_landmark_curves", "plot_overlap", "plot_ph_check",
+           "plot_schoenfeld",
            "plot_survival_curves", "plot_weighted_curves"]

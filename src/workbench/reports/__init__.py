@@ -1,8 +1,9 @@
 """Reports: papermill runs, batches, HTML rendering, recorded metrics, run index.
 
-Inside a notebook: ``from workbench.reports import record`` and
-``record("users.total", n)`` (see :mod:`workbench.reports.metrics`); use
-:func:`escape` for text from a dataset that goes into Markdown.
+Inside a notebook: ``from workbench.reports import show`` and
+``show(study.answer())``: displays an analysis step and records its metrics
+(see :mod:`workbench.analyses`); ``record("users.total", n)`` records one
+value (:mod:`workbench.reports.metrics`).
 
 From Python: :func:`run_notebook`, :func:`run_batch`, :func:`build_index`,
 :func:`compare_runs`; the command line offers the same as ``workbench run``,
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from workbench.reports.markdown import escape, money, note
 from workbench.reports.metrics import record, recorded
+from workbench.reports.show import show
 
 _LAZY = {
     "run_notebook": "workbench.reports.runner",
@@ -38,4 +40,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'workbench.reports' has no attribute {name!r}")
 
 
-__all__ = ["escape", "money", "note", "record", "recorded", *_LAZY]
+__all__ = ["escape", "money", "note", "record", "recorded", "show", *_LAZY]

@@ -13,17 +13,20 @@ its parameters, and may expand a parameter grid (one run per combination)::
           dataset: [sample, cdnow-sample]
 
 Every job's notebook and parameters are checked before anything runs (a
-typo fails the whole batch at once, naming the job). Jobs then run in worker
-processes (default: one per core); a job that fails does not stop the others;
-at the end a summary table is printed, the run index rebuilt, and the batch
-fails if any job failed.
+typo fails the whole batch at once, naming the job). A relative ``dataset``
+path in a config is relative to the project folder (where ``notebooks/`` is).
+Jobs then run in supervised worker processes, one fresh process per job
+(default: one per core at a time, see :mod:`workbench.reports.workers`): a job
+that fails, or whose worker dies, fails alone; an interrupted batch stops its
+workers and kernels at once. At the end, interrupted or not, a summary table
+is printed, the run index rebuilt, and the batch fails if any job failed.
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
+import functools
 import itertools
-import multiprocessing
+import json
 import os
 import sys
 import time
@@ -33,11 +36,13 @@ from pathlib import Path
 import yaml
 
 from workbench.errors import ParameterError
-from workbench.reports.errors import BatchConfigError, NotebookError
+from workbench.reports.errors import BatchConfigError, NotebookError, ReportError
+from workbench.reports.files import read_text
 from workbench.reports.html import format_duration
+from workbench.reports.manifest import MANIFEST, ManifestError, read_manifest
 from workbench.reports.notebooks import find_project_root, resolve_notebook
-from workbench.reports.parameters import bind, declared_parameters
-from workbench.reports.runner import RunResult, run_notebook
+from workbench.reports.parameters import bind, declared_parameters, load_yaml
+from workbench.reports.runner import DATASET_PARAMETER, RunResult, abandon_run, dataset_argument, run_notebook, write_json
 
 DEFAULT_CONFIG = Path("batches") / "default.yml"
 _TOP_KEYS = {"name", "description", "jobs"}
@@ -75,10 +80,15 @@ class Batch:
 
 @dataclass
 class JobOutcome:
+    """How one job ended. ``state`` overrides the run's status when the job
+    has none: ``error`` (it could not run or its worker died), ``interrupted``
+    or ``not started``."""
+
     job: Job
     result: RunResult | None = None
-    problem: str | None = None  # the job could not run at all (no run folder)
+    problem: str | None = None  # why the job has no finished run, or why its run failed
     duration_s: float = 0.0
+    state: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -86,6 +96,8 @@ class JobOutcome:
 
     @property
     def status(self) -> str:
+        if self.state:
+            return self.state
         return self.result.status if self.result is not None else "error"
 
 
@@ -96,20 +108,27 @@ class BatchResult:
     workers: int = 1
     duration_s: float = 0.0
     index: Path | None = None
+    interrupted: str | None = None  # the signal that stopped the batch
+    index_problem: str | None = None
 
     @property
     def ok(self) -> bool:
-        return all(o.ok for o in self.outcomes)
+        return self.interrupted is None and all(o.ok for o in self.outcomes)
 
     @property
     def failed(self) -> list[JobOutcome]:
-        return [o for o in self.outcomes if not o.ok]
+        return [o for o in self.outcomes if not o.ok and o.status not in ("interrupted", "not started")]
 
     def summary(self) -> str:
-        """The table printed at the end of a batch."""
+        """The table printed at the end of a batch (also when it was interrupted)."""
         n_ok = sum(o.ok for o in self.outcomes)
+        counts = f"{len(self.outcomes)} run(s), {n_ok} succeeded, {len(self.failed)} failed"
+        stopped = [o for o in self.outcomes if o.status in ("interrupted", "not started")]
+        if self.interrupted:
+            n_int = sum(o.status == "interrupted" for o in stopped)
+            counts += f", {n_int} interrupted, {len(stopped) - n_int} not started"
         head = (
-            f"batch {self.batch.name}: {len(self.outcomes)} run(s), {n_ok} succeeded, {len(self.failed)} failed "
+            f"batch {self.batch.name}{' INTERRUPTED (' + self.interrupted + ')' if self.interrupted else ''}: {counts} "
             f"in {format_duration(self.duration_s)} with {self.workers} worker(s)"
         )
         rows = [("#", "notebook", "parameters", "status", "took", "report")]
@@ -126,8 +145,14 @@ class BatchResult:
             for o in sorted(self.failed, key=lambda o: o.job.number):
                 why = o.problem or (o.result.error if o.result is not None else "unknown")
                 lines.append(f"  {o.job.number}. {o.job.label}: {why}")
+        if stopped:
+            lines += ["", "stopped:"]
+            for o in sorted(stopped, key=lambda o: o.job.number):
+                lines.append(f"  {o.job.number}. {o.job.label}: {o.problem or o.status}")
         if self.index is not None:
             lines += ["", f"run index: {_short(self.index)}"]
+        if self.index_problem:
+            lines += ["", f"run index not rebuilt: {self.index_problem}"]
         return "\n".join(lines)
 
 
@@ -165,10 +190,11 @@ def load_batch(config=None, root=None) -> Batch:
     base = find_project_root(root)
     path = _config_path(config, base)
     project = find_project_root(root or path.resolve().parent)
+    text = read_text(path, "batch config", BatchConfigError)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise BatchConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise BatchConfigError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict) or not isinstance(data.get("jobs"), list):
         raise BatchConfigError(f"{path}: a batch config is a mapping with a `jobs:` list (see docs/reports.md)")
     problems = []
@@ -216,6 +242,8 @@ def load_batch(config=None, root=None) -> Batch:
             except ParameterError as exc:
                 problems.append(str(exc))
                 continue
+            if DATASET_PARAMETER in given:
+                given[DATASET_PARAMETER] = dataset_argument(given[DATASET_PARAMETER], project)
             jobs.append(Job(len(jobs) + 1, nb, given, str(label), where))
     if problems:
         raise BatchConfigError(f"batch config {path} has {len(problems)} problem(s); nothing was run:\n" + "\n".join(f"  - {p}" for p in problems))
@@ -225,15 +253,15 @@ def load_batch(config=None, root=None) -> Batch:
 
 
 # --------------------------------------------------------------------- running
-def _run_job(job: Job, root: str, reports_dir: str | None, batch_name: str, cell_timeout) -> JobOutcome:
-    """Worker-process entry point: one job, never raising."""
+def _run_job(job: Job, report, root: str, reports_dir: str | None, batch_name: str, cell_timeout) -> JobOutcome:
+    """Worker-process entry point: one job; a refused or unwritable run is an outcome, not an exception."""
     t0 = time.perf_counter()
     try:
         result = run_notebook(job.notebook, job.parameters, root=root, reports_dir=reports_dir, progress=False,
-                              update_index=False, batch=batch_name, cell_timeout=cell_timeout)
+                              update_index=False, batch=batch_name, cell_timeout=cell_timeout, on_event=report)
         return JobOutcome(job, result, None, time.perf_counter() - t0)
     except Exception as exc:  # isolate: report and let the other jobs go on
-        return JobOutcome(job, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0)
+        return JobOutcome(job, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - t0, state="error")
 
 
 def default_workers() -> int:
@@ -243,17 +271,50 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _outcome(ending) -> JobOutcome:
+    """A job's outcome from how its worker ended; a worker that died leaves a failed run."""
+    job = ending.task
+    took = ending.seconds
+    if isinstance(ending.result, JobOutcome):
+        return ending.result
+    why = ending.problem or "the worker ended without a result"
+    result = None
+    if ending.run_dir is not None and ending.run_dir.is_dir():
+        final = abandon_run(ending.run_dir, f"{why}; the cells after the one running then did not run")
+        if final is not None:
+            m = json.loads((final / MANIFEST).read_text(encoding="utf-8"))
+            result = RunResult(m["notebook"], m["run_id"], "failed", final, m.get("parameters", {}), took, f"WorkerDied: {why}")
+    return JobOutcome(job, result, why, took, state=None if result is not None else "error")
+
+
+def _mark_interrupted(run_dir: Path | None, signame: str) -> None:
+    """Record in a stopped run's hidden folder that it was interrupted (it stays unlisted)."""
+    if run_dir is None or not run_dir.is_dir():
+        return
+    try:
+        manifest = read_manifest(run_dir)
+    except ManifestError:
+        return
+    manifest.update(status="interrupted", error={"ename": "Interrupted", "evalue": f"the batch was stopped by {signame}", "where": ""})
+    try:
+        write_json(run_dir / MANIFEST, manifest)
+    except ReportError:
+        pass
+
+
 def run_batch(config=None, *, workers: int | None = None, reports_dir=None, root=None, progress: bool = True,
               only: list[str] | None = None, cell_timeout: float | None = None) -> BatchResult:
     """Run every job of a batch config (default ``batches/default.yml``).
 
     ``workers`` defaults to the number of cores (never more than the jobs);
     ``only`` keeps the jobs of the named notebooks. Returns a
-    :class:`BatchResult`; check ``.ok``.
+    :class:`BatchResult` (also when SIGINT, SIGTERM or SIGHUP interrupted it:
+    ``.interrupted`` names the signal); check ``.ok``.
     """
     from tqdm import tqdm
 
     from workbench.reports.index import build_index
+    from workbench.reports.workers import supervise
 
     batch = load_batch(config, root)
     jobs = batch.jobs
@@ -264,6 +325,8 @@ def run_batch(config=None, *, workers: int | None = None, reports_dir=None, root
         jobs = [j for j in jobs if j.name in only]
     if workers is not None and workers < 1:
         raise ParameterError(f"workers must be at least 1, got {workers}")
+    if cell_timeout is not None and not cell_timeout > 0:
+        raise ParameterError(f"cell_timeout must be a positive number of seconds, got {cell_timeout!r}")
     n_workers = min(workers or default_workers(), len(jobs))
     reports = str(Path(reports_dir).resolve()) if reports_dir else str(batch.root / "reports")
     result = BatchResult(batch, workers=n_workers)
@@ -271,30 +334,35 @@ def run_batch(config=None, *, workers: int | None = None, reports_dir=None, root
     say = (lambda text: tqdm.write(text, file=sys.stderr)) if progress else (lambda text: None)
     say(f"batch {batch.name}: {len(jobs)} run(s) from {_short(batch.path)} on {n_workers} worker(s)")
     bar = tqdm(total=len(jobs), desc=f"batch {batch.name}", unit="run", disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    ctx = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    def finished(ending) -> None:
+        outcome = _outcome(ending)
+        result.outcomes.append(outcome)
+        took = format_duration(outcome.result.duration_s if outcome.result else outcome.duration_s)
+        detail = _short(outcome.result.report) if outcome.result else outcome.problem
+        if outcome.result is not None and not outcome.ok and outcome.problem:
+            detail = f"{detail} ({outcome.problem})"
+        say(f"  {'ok    ' if outcome.ok else 'FAILED'} {outcome.job.label}  ({took})  {detail}")
+        bar.update(1)
+
+    entry = functools.partial(_run_job, root=str(batch.root), reports_dir=reports, batch_name=batch.name, cell_timeout=cell_timeout)
     try:
-        futures = {pool.submit(_run_job, job, str(batch.root), reports, batch.name, cell_timeout): job for job in jobs}
-        for fut in cf.as_completed(futures):
-            job = futures[fut]
-            try:
-                outcome = fut.result()
-            except Exception as exc:  # the worker process itself died
-                outcome = JobOutcome(job, None, f"worker process failed: {type(exc).__name__}: {exc}")
-            result.outcomes.append(outcome)
-            took = format_duration(outcome.result.duration_s if outcome.result else outcome.duration_s)
-            mark = "ok    " if outcome.ok else "FAILED"
-            detail = _short(outcome.result.report) if outcome.result else outcome.problem
-            say(f"  {mark} {job.label}  ({took})  {detail}")
-            bar.update(1)
-    except KeyboardInterrupt:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
+        stopped = supervise(jobs, n_workers, entry, finished, preload=("workbench.reports.batch",))
     finally:
         bar.close()
-        pool.shutdown(wait=True)
+    if stopped is not None:
+        signame = stopped.signal
+        result.interrupted = signame
+        for ending in stopped.running:
+            _mark_interrupted(ending.run_dir, signame)
+            where = f"; partial run left in {_short(ending.run_dir)} (`workbench index --prune` removes it)" if ending.run_dir else ""
+            result.outcomes.append(JobOutcome(ending.task, None, f"interrupted while running{where}", ending.seconds, state="interrupted"))
+        for job in stopped.queued:
+            result.outcomes.append(JobOutcome(job, None, "not started: the batch was interrupted", 0.0, state="not started"))
     result.duration_s = time.perf_counter() - t0
-    result.index = build_index(reports)
+    try:
+        result.index = build_index(reports)
+    except ReportError as exc:
+        result.index_problem = str(exc)
     return result
 
 

@@ -17,7 +17,8 @@ class Comparison:
 
     ``table`` has one row per metric (index ``metric``) with columns ``a``,
     ``b``, ``change`` (b - a, numbers only), ``pct_change`` (relative to |a|)
-    and ``status`` (``changed``, ``same``, ``added``, ``removed``).
+    and ``status`` (``changed``, ``same``, ``added``, ``removed``). A metric
+    recorded as null (not a number) shows as ``n/a``; one a run lacks as ``-``.
     ``parameters`` does the same for the parameters that differ.
     """
 
@@ -55,8 +56,8 @@ class Comparison:
             a, b, change, pct, status = r["a"], r["b"], r["change"], r["pct_change"], r["status"]
             cells.append((
                 str(name),
-                "-" if _missing(a) else format_value(a),
-                "-" if _missing(b) else format_value(b),
+                "-" if status == "added" else format_value(a),
+                "-" if status == "removed" else format_value(b),
                 "" if _missing(change) else _signed(change),
                 "" if _missing(pct) else f"{pct:+.1f}%",
                 "" if status in ("changed", "same") else status,

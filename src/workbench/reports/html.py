@@ -7,6 +7,13 @@ Content-Security-Policy that forbids any script and any request except
 error box and metrics table rendered by Jinja2 with autoescaping (so text from
 a dataset shows as text). Code is hidden by default; a "Show code" button
 (a label for a checkbox, pure CSS) shows it.
+
+Behind the CSP, as defence in depth: notebook HTML is sanitised with bleach
+(tags, attributes and inline styles from an allow-list); a ``<style>`` element
+in a notebook output keeps only allowed properties and only applies inside the
+notebook's rendered outputs (so it cannot hide the error box or restyle the
+page); links made from file names are relative paths (``./<quoted name>``),
+never a scheme such as ``javascript:``.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import datetime as _dt
 import math
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import jinja2
 import nbformat
@@ -59,24 +67,61 @@ def _allow_attribute(tag: str, name: str, value: str) -> bool:
     return False
 
 
+#: a notebook's own <style> rules apply only inside its rendered outputs and Markdown
+STYLE_SCOPE = ".jp-RenderedHTMLCommon"
+_STYLE_ELEMENT = re.compile(r"(<style\b[^>]*>)(.*?)(</style>)", re.S | re.I)
+
+
+def _css_sanitizer():
+    from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
+
+    return CSSSanitizer(allowed_css_properties=frozenset(ALLOWED_CSS_PROPERTIES) | frozenset(_CSS_EXTRA))
+
+
+def sanitize_style(css_text: str) -> str:
+    """The rules of a notebook's ``<style>`` element that are safe to keep:
+    at-rules (``@import``, ``@font-face``, ``@media``...) dropped, each
+    selector prefixed with :data:`STYLE_SCOPE`, each declaration list
+    filtered by the same allow-list as ``style`` attributes."""
+    import tinycss2
+
+    sanitizer = _css_sanitizer()
+    out = []
+    for rule in tinycss2.parse_stylesheet(css_text, skip_comments=True, skip_whitespace=True):
+        if rule.type != "qualified-rule":
+            continue
+        selectors = [s.strip() for s in tinycss2.serialize(rule.prelude).split(",") if s.strip()]
+        body = re.sub(r"\s*;", ";", sanitizer.sanitize_css(tinycss2.serialize(rule.content))).strip()
+        if selectors and body:
+            out.append(", ".join(f"{STYLE_SCOPE} {s}" for s in selectors) + " { " + body + " }")
+    return "\n".join(out)
+
+
 def sanitize_html(html: str) -> str:
     """HTML from a notebook (Markdown, ``text/html`` outputs, highlighted code)
     with everything that could run or fetch removed: scripts, event handlers,
-    frames, forms, ``javascript:`` links and non-embedded images. Tags that are
-    not allowed are escaped, so they show as text."""
+    frames, forms, ``javascript:`` links and non-embedded images; ``<style>``
+    elements pass through :func:`sanitize_style`. Tags that are not allowed
+    are escaped, so they show as text."""
     import bleach
-    from bleach.css_sanitizer import ALLOWED_CSS_PROPERTIES, CSSSanitizer
 
     html = html.decode() if isinstance(html, bytes) else str(html)
-    return bleach.clean(
+    cleaned = bleach.clean(
         html,
         tags=_TAGS,
         attributes=_allow_attribute,
         protocols={"http", "https", "mailto", "data"},
-        css_sanitizer=CSSSanitizer(allowed_css_properties=frozenset(ALLOWED_CSS_PROPERTIES) | frozenset(_CSS_EXTRA)),
+        css_sanitizer=_css_sanitizer(),
         strip=False,
         strip_comments=True,
     )
+    return _STYLE_ELEMENT.sub(lambda m: m.group(1) + sanitize_style(m.group(2)) + m.group(3), cleaned)
+
+
+def relative_href(*parts: str) -> str:
+    """A link to a file below the page's folder: ``./`` and each part
+    percent-quoted, so a name such as ``javascript:x`` stays a file name."""
+    return "./" + "/".join(quote(str(p), safe="/") for p in parts)
 
 
 def css() -> str:
@@ -89,15 +134,22 @@ def template(name: str) -> jinja2.Template:
 
 
 # --------------------------------------------------------------------- formatting
+#: how a missing number (a metric recorded as null, e.g. NaN) is shown
+NOT_AVAILABLE = "n/a"
+
+
 def format_value(value) -> str:
-    """A metric or parameter value for people: thousands separators, 4 significant digits."""
+    """A metric or parameter value for people: thousands separators, 4 significant
+    digits; null and non-finite numbers (recorded as null) show as ``n/a``."""
+    if value is None:
+        return NOT_AVAILABLE
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
         if not math.isfinite(value):
-            return str(value)
+            return NOT_AVAILABLE
         if value == 0:
             return "0"
         if abs(value) >= 1000:
@@ -152,10 +204,12 @@ def title_of(nb) -> str | None:
     return None
 
 
-def _prepare(nb) -> tuple[nbformat.NotebookNode, bool]:
+def _prepare(nb, error: dict | None = None) -> tuple[nbformat.NotebookNode, bool]:
     """A copy of the executed notebook arranged for the page: the first heading
-    moves to the header, the failing cell is tagged; returns whether the
-    notebook has an injected-parameters cell to hold the parameters table."""
+    moves to the header, the failing cell (the one with an error output, else
+    the one the error names, e.g. where the kernel died) is tagged; returns
+    whether the notebook has an injected-parameters cell to hold the
+    parameters table."""
     nb = copy.deepcopy(nb)
     for cell in nb.cells:  # the title is shown in the header
         if cell.cell_type == "markdown":
@@ -172,6 +226,9 @@ def _prepare(nb) -> tuple[nbformat.NotebookNode, bool]:
         if pm.get("exception") or any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             failed = cell
             break
+    index = (error or {}).get("cell_index")
+    if failed is None and isinstance(index, int) and 0 <= index < len(nb.cells):
+        failed = nb.cells[index]
     if failed is not None:
         tags = failed.setdefault("metadata", {}).setdefault("tags", [])
         if "wb-failed" not in tags:
@@ -210,7 +267,7 @@ def render_report(nb, manifest: dict, metrics: dict, parameters=None) -> str:
 
     if not isinstance(nb, nbformat.NotebookNode):
         nb = nbformat.read(nb, as_version=4)
-    page_nb, has_injected = _prepare(nb)
+    page_nb, has_injected = _prepare(nb, manifest.get("error"))
     title = manifest.get("title") or title_of(nb) or manifest.get("notebook", "Report")
     page_nb.metadata["title"] = title
     values = manifest.get("parameters", {})
@@ -218,13 +275,16 @@ def render_report(nb, manifest: dict, metrics: dict, parameters=None) -> str:
     rows = []
     for p in declared:
         v = values.get(p.name, p.default)
-        rows.append({"name": p.name, "value": format_literal(v), "type": str(p.type), "default": p.default_source, "meaning": p.meaning, "changed": v != p.default})
+        rows.append({"name": p.name, "value": format_literal(v), "type": str(p.type), "default": p.default_source, "meaning": p.meaning,
+                     "changed": v != p.default})
     known = {p.name for p in declared}
-    rows += [{"name": k, "value": format_literal(v), "type": type(v).__name__, "default": "", "meaning": "", "changed": True} for k, v in values.items() if k not in known]
+    rows += [{"name": k, "value": format_literal(v), "type": type(v).__name__, "default": "", "meaning": "", "changed": True}
+             for k, v in values.items() if k not in known]
     status = manifest.get("status", "unknown")
     ctx = {
         "title": title,
         "notebook_file": manifest.get("notebook_file", f"{manifest.get('notebook', 'notebook')}.ipynb"),
+        "notebook_href": relative_href(manifest.get("notebook_file", f"{manifest.get('notebook', 'notebook')}.ipynb")),
         "notebook_path": manifest.get("notebook_path", ""),
         "status": status,
         "status_class": status if status in ("succeeded", "failed") else "other",
@@ -264,4 +324,5 @@ def render_report(nb, manifest: dict, metrics: dict, parameters=None) -> str:
     return body
 
 
-__all__ = ["CSP", "css", "format_duration", "format_value", "format_when", "render_report", "title_of"]
+__all__ = ["CSP", "NOT_AVAILABLE", "css", "format_duration", "format_value", "format_when", "relative_href", "render_report",
+           "sanitize_html", "sanitize_style", "title_of"]

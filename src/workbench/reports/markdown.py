@@ -2,8 +2,11 @@
 
 Names in a dataset (segments, channels, experiment names, a dataset's own
 name) are data, not markup. ``escape`` makes them show exactly as written:
-HTML special characters become entities and Markdown punctuation is
-backslash-escaped, so ``<script>`` or ``*bold*`` appear as text::
+HTML special characters become entities, Markdown punctuation is
+backslash-escaped, and ``:`` and ``@`` become character references, so
+``<script>``, ``*bold*``, a URL or an e-mail address appear as text (a URL
+never becomes a live link, which would also show the backslashes); line
+breaks become spaces, so a name cannot start a heading, list or code block::
 
     Markdown(f"The largest segment is **{escape(top)}** ({share:.0%} of users).")
 
@@ -16,12 +19,16 @@ import html
 import re
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$])")
+_LINE_BREAK = re.compile(r"\s*[\r\n\u2028\u2029]+\s*")
+#: the characters an autolink needs (``https://``, ``me@host``), as references
+_LINK_CHARS = {":": "&#58;", "@": "&#64;"}
 
 
 def escape(value) -> str:
-    """``str(value)`` safe to put inside Markdown: shows as written, never as markup."""
-    text = html.escape(str(value), quote=False)  # entities without "#", which is escaped below
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """``str(value)`` safe to put inside Markdown: shows as written, never as markup or a link."""
+    text = html.escape(_LINE_BREAK.sub(" ", str(value)), quote=False)  # entities without "#", which is escaped below
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    return re.sub("[:@]", lambda m: _LINK_CHARS[m.group()], text)
 
 
 def money(value: float, currency: str) -> str:

@@ -12,7 +12,13 @@ literal assignments of the form::
 values given by a user against them before any kernel starts and returns the
 full set of values a run uses. Supported types: ``str``, ``int``, ``float``,
 ``bool``, ``list``, ``list[str]``/``list[int]``/``list[float]``/``list[bool]``,
-``dict``, and any of them ``| None``.
+``dict``, and any of them ``| None``. A comment may also state the allowed
+values (``# one of: day, week, month``, ``# >= 1: ...``): see
+:mod:`workbench.reports.parameter_rules`.
+
+Values are read strictly: an ``int`` is written in decimal digits (``1_000``
+is fine, ``0x10``, ``010`` as octal and ``1:30`` are not), a ``float`` must be
+finite (``nan`` and ``inf`` are refused), in a YAML file as on a command line.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import ast
 import datetime as _dt
 import difflib
 import io
+import math
+import re
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,11 +39,36 @@ import yaml
 
 from workbench.errors import ParameterError
 from workbench.reports.errors import NotebookError
+from workbench.reports.files import read_text
+from workbench.reports.parameter_rules import Rule, parse_rule
 
 PARAMETERS_TAG = "parameters"
 INJECTED_TAG = "injected-parameters"
 _BASES = {"str", "int", "float", "bool", "list", "dict"}
 _ITEMS = {"str", "int", "float", "bool"}
+_INT_TEXT = re.compile(r"[-+]?[0-9]+(?:_[0-9]+)*")
+_FLOAT_TEXT = re.compile(r"[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?")
+
+
+class _ValueLoader(yaml.SafeLoader):
+    """YAML for parameter values: integers only in decimal digits and floats
+    only in decimal notation (YAML 1.1 also reads ``0x10``, ``010`` and
+    ``1:30`` as numbers, which a typo should never silently become)."""
+
+
+_ValueLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ValueLoader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(f"^{_INT_TEXT.pattern}$"), list("-+0123456789"))
+_ValueLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(f"^{_FLOAT_TEXT.pattern}$"), list("-+.0123456789"))
+_ValueLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(loader.construct_scalar(node).replace("_", "")))
+_ValueLoader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: float(loader.construct_scalar(node).replace("_", "")))
+
+
+def load_yaml(text: str):
+    """YAML text read with the strict number rules above."""
+    return yaml.load(text, Loader=_ValueLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 # --------------------------------------------------------------------- types
@@ -96,10 +129,14 @@ def _check_base(base: str, value: Any, item: str | None = None) -> Any:
             return value
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise ValueError(f"expected a whole number, got {_kind(value)}")
+        raise ValueError(f"expected a whole number in decimal digits, got {_kind(value)}")
     if base == "float":
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError(f"expected a finite number, got {value!r}")
             return float(value)
+        if isinstance(value, str) and value.strip().lower().lstrip("+-.") in ("nan", "inf", "infinity"):
+            raise ValueError(f"expected a finite number, got {value!r}")
         raise ValueError(f"expected a number, got {_kind(value)}")
     if base == "list":
         if not isinstance(value, (list, tuple)):
@@ -134,41 +171,46 @@ class Parameter:
     default: Any
     default_source: str
     meaning: str
+    rule: Rule | None = None
 
     def check(self, value: Any) -> Any:
+        """``value`` converted to the declared type and checked against the rule, else ValueError."""
         try:
-            return self.type.check(value)
+            value = self.type.check(value)
         except ValueError as exc:
             raise ValueError(f"parameter {self.name!r} is {self.type}: {exc}") from None
+        if self.rule is not None:
+            try:
+                self.rule.check(value)
+            except ValueError as exc:
+                raise ValueError(f"parameter {self.name!r} {exc}") from None
+        return value
 
     def parse_text(self, text: str) -> Any:
         """A value typed on the command line (``-p NAME VALUE``), converted to the type.
 
-        Strings are taken as written; other types are read as YAML
-        (``true``, ``12``, ``0.5``, ``[a, b]``); a list also accepts ``a,b``;
-        ``null`` or ``None`` gives None where the type allows it.
+        Strings are taken as written; an ``int`` must be decimal digits
+        (``1_000`` allowed), a ``float`` a finite decimal number (``1e-3``);
+        other types are read as YAML (``true``, ``[a, b]``, ``{k: v}``); a
+        list also accepts ``a,b``; ``null`` or ``None`` gives None where the
+        type allows it.
         """
         if self.type.nullable and text.strip() in ("null", "None", "~"):
             return None
-        if self.type.base == "str":
-            return text
+        base = self.type.base
+        if base == "str":
+            return self.check(text)
+        t = text.strip()
+        if base == "int":
+            return self.check(int(t.replace("_", "")) if _INT_TEXT.fullmatch(t) else text)
+        if base == "float":
+            return self.check(float(t.replace("_", "")) if _FLOAT_TEXT.fullmatch(t) else text)
         try:
-            value = yaml.safe_load(text)
+            value = load_yaml(text)
         except yaml.YAMLError:
             value = text
-        if isinstance(value, str):
-            if self.type.base == "int":
-                try:
-                    value = int(text.replace("_", ""))
-                except ValueError:
-                    pass
-            elif self.type.base == "float":
-                try:
-                    value = float(text)
-                except ValueError:
-                    pass
-            elif self.type.base == "list":
-                value = [yaml.safe_load(p.strip()) if self.type.item != "str" else p.strip() for p in text.split(",") if p.strip()]
+        if isinstance(value, str) and base == "list":
+            value = [load_yaml(p.strip()) if self.type.item != "str" else p.strip() for p in text.split(",") if p.strip()]
         return self.check(value)
 
 
@@ -224,7 +266,19 @@ def parse_parameters_source(source: str) -> tuple[list[Parameter], list[str]]:
         meaning = next((comments[i] for i in range(node.lineno, (node.end_lineno or node.lineno) + 1) if i in comments), "")
         if not meaning:
             problems.append(f"{where}: parameter {name!r} has no `# meaning` comment after it")
-        params.append(Parameter(name, ptype, default, default_source, meaning))
+        rule, rule_problems = parse_rule(meaning)
+        problems += [f"{where}: parameter {name!r}: the comment {p}" for p in rule_problems]
+        if rule is not None:
+            if not rule.applies_to(ptype.base, ptype.item):
+                problems.append(f"{where}: parameter {name!r}: the rule `{rule.text}` does not apply to type {ptype}")
+                continue
+            try:
+                rule = rule.typed(ptype.base, ptype.item)
+                rule.check(default)
+            except ValueError as exc:
+                problems.append(f"{where}: parameter {name!r}: default `{default_source}` breaks its own rule: {exc}")
+                continue
+        params.append(Parameter(name, ptype, default, default_source, meaning, rule))
     return params, problems
 
 
@@ -317,12 +371,11 @@ def bind(params: list[Parameter], given: dict | None = None, texts: dict | None 
 def load_parameters_file(path) -> dict:
     """A YAML file of ``name: value`` lines, as a dict; ParameterError if it is not one."""
     p = Path(path)
+    text = read_text(p, "parameters file", ParameterError)
     try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ParameterError(f"parameters file {p} does not exist") from None
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise ParameterError(f"parameters file {p} is not valid YAML: {exc}") from None
+        raise ParameterError(f"parameters file {p} is not valid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
         return {}
     if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
@@ -339,6 +392,7 @@ __all__ = [
     "declared_parameters",
     "describe_parameters",
     "load_parameters_file",
+    "load_yaml",
     "parameters_cells",
     "parse_parameters_source",
 ]

@@ -15,6 +15,7 @@ import numbers
 import ibis
 import pandas as pd
 
+from workbench.data.contract import reserved
 from workbench.errors import ParameterError
 
 DAY = 86_400  # seconds
@@ -205,9 +206,9 @@ def check_strata(table_fn: str, ds, strata) -> list[str]:
             f"{table_fn}(): strata {', '.join(map(repr, unknown))} not among the user attributes of dataset "
             f"{ds.name!r} ({', '.join(available) or 'none'}); pass strata=() for no strata"
         )
-    reserved = [s for s in strata if s in ("tenure_bin", "exposed", "at_risk", "events", "exposure_days")]
-    if reserved:
-        raise ParameterError(f"{table_fn}(): strata {reserved} clash with the table's own columns; rename that attribute")
+    clash = reserved(strata)  # refused by validation too; the list is the contract's
+    if clash:
+        raise ParameterError(f"{table_fn}(): strata {clash} clash with the table's own columns; rename that attribute")
     if len(set(strata)) != len(strata):
         raise ParameterError(f"{table_fn}(): strata {strata} name a column twice")
     return strata

@@ -1,18 +1,22 @@
 """Referrals per user and exposure state, optionally per calendar period
 (the data of a Poisson rate model of bringing others in, with log exposure
-time as offset)."""
+time as offset), and the same counted per (period, state, strata) cell, whose
+size does not grow with the number of users."""
 
 from __future__ import annotations
 
 import ibis
 
+from workbench.data.contract import reserved
 from workbench.errors import ParameterError
 from workbench.tables.common import (
     DEFAULT_CHURN,
     EXPOSURES,
+    as_bigint,
     attribute_columns,
     bin_seconds,
     check_choice,
+    check_strata,
     constant,
     days,
     observation_end,
@@ -57,8 +61,7 @@ def referrals(
             "add it (null, or the user_id of the referrer) to analyse referrals"
         )
     attrs = attribute_columns(ds)
-    own = ("exposed", "exposure_days", "referrals", "period", "start_s", "stop_s", "event", "signup_s", "churn_cause")
-    clash = [a for a in attrs if a in own or a.startswith("wb_")]
+    clash = reserved(attrs)  # refused by validation too; the list is the contract's
     if clash:
         raise ParameterError(
             f"referrals(): users attribute(s) {clash} of dataset {ds.name!r} clash with the table's own columns; "
@@ -109,3 +112,33 @@ def _by_period(ds, sp: ibis.Table, r: ibis.Table, period_s: int) -> tuple[ibis.T
         stop_s=ibis.least(cut.wb_b, hi) - cut.wb_a + cut.start_s,
     )
     return cut, r
+
+
+def referral_counts(
+    ds,
+    *,
+    exposure: str = "feedback",
+    churn: str = DEFAULT_CHURN,
+    churn_after_days: float = 30,
+    period_days: float | None = 28,
+    strata=("segment",),
+) -> ibis.Table:
+    """:func:`referrals` summed per cell: one row per (``period``,
+    ``exposed``, strata...) with ``users`` (rows of :func:`referrals` in the
+    cell: users with time in that state and period), ``exposure_days`` and
+    ``referrals``. ``period_days=None``: one row per (``exposed``,
+    strata...). Its size is periods x 2 x strata levels, whatever the number
+    of users; a Poisson rate model on it with offset log(exposure_days) has
+    the same estimates as on the per-user rows (the counts are its sufficient
+    statistics); its user-clustered variance needs one more pass over
+    :func:`referrals` (``workbench.models.referrals.referral_rate_ratio_cells``)."""
+    strata = check_strata("referral_counts", ds, strata)
+    rows = referrals(ds, exposure=exposure, churn=churn, churn_after_days=churn_after_days, period_days=period_days)
+    keys = (["period"] if period_days is not None else []) + ["exposed", *strata]
+    out = rows.group_by(keys).aggregate(
+        users=rows.count().cast("int64"),
+        exposure_days=rows.exposure_days.sum(),
+        referrals=as_bigint(rows.referrals.sum()),
+    )
+    return out.order_by(keys)
+

@@ -32,6 +32,7 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
+from workbench.errors import ParameterError
 from workbench.tables.common import (
     DAY,
     DEFAULT_CHURN,
@@ -253,6 +254,7 @@ def risk_sets(
     churn_after_days: float = 30,
     bin_days: float = 7,
     strata=("segment",),
+    naive_ever: bool = False,
 ) -> ibis.Table:
     """Discrete-time risk sets: one row per (``tenure_bin``, ``exposed``,
     strata...) with ``at_risk``, ``events`` and ``exposure_days``.
@@ -274,10 +276,75 @@ def risk_sets(
     Fit a complementary log-log binomial GLM on (events, at_risk - events),
     or a Poisson GLM on events with offset log(exposure_days). Users churned
     or censored at signup (zero observed time) are not at risk anywhere.
+
+    ``naive_ever=True``: the naive, immortal-time-biased classification for
+    contrast: a user whose first ``exposure`` event comes before the end is
+    exposed from signup on (all their time in ``exposed`` = 1).
     """
     check_choice("risk_sets", "exposure", exposure, EXPOSURES)
     bin_s = bin_seconds("risk_sets", bin_days)
     strata = check_strata("risk_sets", ds, strata)
+    if not isinstance(naive_ever, bool):
+        raise ParameterError(f"risk_sets(): naive_ever must be True or False, got {naive_ever!r}")
     base = lifetimes(ds, "risk_sets", churn=churn, churn_after_days=churn_after_days, exposure=exposure)
     base = base.mutate(event=base.churned)
+    if naive_ever:
+        base = base.mutate(exp_s=base.exp_s.notnull().ifelse(constant(0, "int64"), ibis.null("int64")))
     return aggregate_risk_sets(spells(base, strata), bin_s, strata)
+
+
+def dose_risk_sets(
+    ds,
+    *,
+    exposure: str = "adopted",
+    max_dose: int = 3,
+    churn: str = DEFAULT_CHURN,
+    churn_after_days: float = 30,
+    bin_days: float = 7,
+    strata=("segment",),
+) -> ibis.Table:
+    """:func:`risk_sets` by dose: one row per (``tenure_bin``, ``dose``,
+    strata...) with ``at_risk``, ``events`` and ``exposure_days``, where
+    ``dose`` is the number of ``exposure`` events so far (as in
+    :func:`episodes`), capped at ``max_dose`` (``max_dose`` means that many or
+    more). Each user's observed time is split where the capped dose rises,
+    one spell per level reached; bins, at-risk counts, events (in the level at
+    churn time) and person-days follow the rules of :func:`risk_sets`. A
+    discrete-time model with the dose levels as covariates (or strata) is the
+    aggregated dose-response model; its size does not grow with the users."""
+    check_choice("dose_risk_sets", "exposure", exposure, EXPOSURES)
+    if isinstance(max_dose, bool) or not isinstance(max_dose, int) or max_dose < 1:
+        raise ParameterError(f"dose_risk_sets(): max_dose must be a positive whole number, got {max_dose!r}")
+    bin_s = bin_seconds("dose_risk_sets", bin_days)
+    strata = check_strata("dose_risk_sets", ds, strata)
+    if "dose" in strata:
+        raise ParameterError("dose_risk_sets(): a users attribute named 'dose' clashes with the table's own column; rename it")
+    life = lifetimes(ds, "dose_risk_sets", churn=churn, churn_after_days=churn_after_days)
+    end = observation_end(ds, "dose_risk_sets")
+    ev = observed_events(ds, end)
+    ev = ev.filter(ev.event_type == exposure)
+    j = ev.join(life.select("user_id", "signup_s", "dur_s"), "user_id")
+    j = j.mutate(t_s=seconds(j.event_at) - j.signup_s)
+    j = j.filter(j.t_s < j.dur_s)
+    points = j.group_by(["user_id", "t_s"]).aggregate(n=j.count().cast("int64"))
+    origin = life.select("user_id", t_s=constant(0, "int64"), n=constant(0, "int64"))
+    both = origin.union(points)
+    points = both.group_by(["user_id", "t_s"]).aggregate(n=as_bigint(both.n.sum()))
+    w_cum = ibis.window(group_by="user_id", order_by="t_s", preceding=None, following=0)
+    points = points.mutate(level=ibis.least(as_bigint(points.n.sum().over(w_cum)), max_dose).cast("int64"))
+    levels = points.group_by(["user_id", "level"]).aggregate(start_s=points.t_s.min())
+    w = ibis.window(group_by="user_id", order_by="start_s")
+    levels = levels.mutate(next_s=levels.start_s.lead().over(w))
+    s = levels.join(life, "user_id")
+    sp = s.select(
+        "user_id",
+        *strata,
+        exposed=s.level,  # aggregate_risk_sets groups by "exposed": here the dose level
+        start_s=s.start_s.cast("int64"),
+        stop_s=ibis.coalesce(s.next_s, s.dur_s).cast("int64"),
+        event=(s.next_s.isnull() & (s.churned == 1)).cast("int64"),
+    )
+    sp = sp.filter(sp.stop_s > sp.start_s)
+    out = aggregate_risk_sets(sp, bin_s, strata)
+    out = out.rename(dose="exposed")
+    return out.select("tenure_bin", "dose", *strata, "at_risk", "events", "exposure_days").order_by(["tenure_bin", "dose", *strata])

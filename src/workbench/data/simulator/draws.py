@@ -1,6 +1,7 @@
 """Small, pure draws from the workbench's customer models, for planting truth
-cheaply in model tests: BG/NBD and Pareto/NBD customer summaries, Gamma-Gamma
-spend, shifted-beta-geometric cohorts, and the Bass diffusion curve.
+cheaply in model tests: BG/NBD and Pareto/NBD customer summaries (also with a
+binary covariate), Gamma-Gamma spend, shifted-beta-geometric cohorts, and the
+Bass diffusion curve.
 
 Every function takes explicit parameters and a ``seed`` (an int or a
 ``numpy.random.Generator``) and returns plain numpy/pandas objects.
@@ -126,6 +127,61 @@ def simulate_pareto_nbd_summary(n: int, r: float, alpha: float, s: float, beta: 
     return pd.DataFrame(
         {"frequency": x.astype(np.int64), "recency": recency, "T": T, "lambda_": lam, "mu": mu, "lifetime": lifetime}
     )
+
+
+# ------------------------------------------------------------------ covariates
+def _binary_covariate(n, share, where, rng) -> np.ndarray:
+    try:
+        share = float(share)
+    except (TypeError, ValueError):
+        share = float("nan")
+    if not 0 < share < 1:
+        raise ParameterError(f"{where}: share must be between 0 and 1 (the share of customers with z = 1), got {share!r}.")
+    return rng.random(n) < share
+
+
+def simulate_bgnbd_covariate_summary(
+    n: int, r: float, alpha: float, a: float, b: float, T, seed, *, share: float, g_rate: float = 0.0, g_a: float = 0.0, g_b: float = 0.0
+) -> pd.DataFrame:
+    """BG/NBD customers with a binary covariate ``z ~ Bernoulli(share)`` acting as in Fader and
+    Hardie (2007): ``alpha_i = alpha exp(-g_rate z)`` (so ``exp(g_rate)`` is the ratio of mean
+    purchase rates), ``a_i = a exp(g_a z)``, ``b_i = b exp(g_b z)``; ``r, alpha, a, b`` are the
+    z = 0 level's. Returns :func:`simulate_bgnbd_summary`'s columns plus ``z`` (0/1)."""
+    where = "simulate_bgnbd_covariate_summary"
+    n = _count("n", n, where=where)
+    T = _horizon(T, n, where=where)
+    rng = _rng(seed)
+    z = _binary_covariate(n, share, where, rng)
+    out = pd.DataFrame(index=np.arange(n), columns=["frequency", "recency", "T", "lambda_", "p"], dtype=float)
+    for level in (False, True):
+        sel = z == level
+        if sel.any():
+            k = float(level)
+            part = simulate_bgnbd_summary(int(sel.sum()), r, alpha * np.exp(-g_rate * k), a * np.exp(g_a * k), b * np.exp(g_b * k), T[sel], rng)
+            out.loc[sel] = part.to_numpy()
+    return out.astype({"frequency": np.int64}).assign(z=z.astype(np.int64))
+
+
+def simulate_pareto_nbd_covariate_summary(
+    n: int, r: float, alpha: float, s: float, beta: float, T, seed, *, share: float, g_rate: float = 0.0, g_dropout: float = 0.0
+) -> pd.DataFrame:
+    """Pareto/NBD customers with a binary covariate ``z ~ Bernoulli(share)`` (Fader and Hardie 2007):
+    ``alpha_i = alpha exp(-g_rate z)``, ``beta_i = beta exp(-g_dropout z)``, so ``exp(g_rate)`` and
+    ``exp(g_dropout)`` are the ratios of mean purchase and drop-out rates. Returns
+    :func:`simulate_pareto_nbd_summary`'s columns plus ``z``."""
+    where = "simulate_pareto_nbd_covariate_summary"
+    n = _count("n", n, where=where)
+    T = _horizon(T, n, where=where)
+    rng = _rng(seed)
+    z = _binary_covariate(n, share, where, rng)
+    out = pd.DataFrame(index=np.arange(n), columns=["frequency", "recency", "T", "lambda_", "mu", "lifetime"], dtype=float)
+    for level in (False, True):
+        sel = z == level
+        if sel.any():
+            k = float(level)
+            part = simulate_pareto_nbd_summary(int(sel.sum()), r, alpha * np.exp(-g_rate * k), s, beta * np.exp(-g_dropout * k), T[sel], rng)
+            out.loc[sel] = part.to_numpy()
+    return out.astype({"frequency": np.int64}).assign(z=z.astype(np.int64))
 
 
 # ------------------------------------------------------------------ Gamma-Gamma

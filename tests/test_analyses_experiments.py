@@ -1,0 +1,102 @@
+"""The experiment readout's words: which arms moved which metrics (after
+adjustment), the sample-ratio verdict, the always-valid verdict and each
+effect sentence, on both sides of every branch; the readout end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.analyses import experiments as xr
+from workbench.errors import ParameterError
+
+
+def _row(metric="converted", arm="guided", effect=0.03, lo=0.01, hi=0.05, adj_lo=0.005, adj_hi=0.055, p=0.001, p_adj=0.004,
+         control=0.10, arm_value=0.13, rel=0.3, seq=(0.001, 0.06)):
+    return {"metric": metric, "arm": arm, "effect": effect, "ci_low": lo, "ci_high": hi, "adj_ci_low": adj_lo, "adj_ci_high": adj_hi,
+            "p_value": p, "p_adjusted": p_adj, "control_value": control, "arm_value": arm_value, "relative_effect": rel,
+            "seq_ci_low": seq[0], "seq_ci_high": seq[1], "mde": 0.01}
+
+
+def test_moves_sentence_names_what_moved_and_which_way_or_says_nothing_did():
+    up = pd.DataFrame([_row()])
+    text = xr.moves_sentence(xr.significant_moves(up), 6, "holm")
+    assert "After Holm adjustment over 6 comparisons" in text and "1 effect stands" in text
+    assert "guided raised conversion (first purchase) by 1.0 points" not in text  # the size is the effect, not the bound
+    assert "guided raised conversion (first purchase) by 3.0 points (an improvement; adjusted p = 0.004)" in text
+    churn = pd.DataFrame([_row(metric="time_to_churn", effect=-2.5, lo=-3, hi=-2, adj_lo=-3.2, adj_hi=-1.8)])
+    t = xr.moves_sentence(xr.significant_moves(churn), 3, "bh", "USD")
+    assert "shortened time to churn by 2.5 days (a worsening" in t and "Benjamini-Hochberg" in t
+    idea = pd.DataFrame([_row(metric="time_to_idea", effect=-5.0, lo=-5.3, hi=-4.8, adj_lo=-5.4, adj_hi=-4.7, p_adj=0.0001)])
+    assert "shortened time to first idea by 5.0 days (an improvement; adjusted p < 0.001)" in xr.moves_sentence(xr.significant_moves(idea), 3, "holm")
+    null = pd.DataFrame([_row(adj_lo=-0.01, adj_hi=0.07)])
+    assert xr.moves_sentence(xr.significant_moves(null), 6, "holm").startswith("No arm clearly moved any metric")
+
+
+def test_money_effects_carry_the_currency_and_no_double_sign():
+    row = _row(metric="revenue", effect=-0.17, lo=-0.25, hi=-0.08, adj_lo=-0.26, adj_hi=-0.07)
+    text = xr.moves_sentence(xr.significant_moves(pd.DataFrame([row])), 4, "holm", "USD")
+    assert "lowered revenue per user by 0.17 USD (a worsening" in text and "--" not in text
+    assert xr.value_text("revenue", 0.5, "EUR") == "+0.50 EUR" and xr.value_text("revenue", -0.5, None) == "-0.50"
+
+
+def test_srm_sentence_both_sides():
+    assert xr.srm_sentence(False, 0.61).startswith("The arm sizes match the intended split (sample ratio check, p = 0.61)")
+    bad = xr.srm_sentence(True, 1e-9)
+    assert bad.startswith("Warning:") and "p < 0.001" in bad and "do not trust" in bad
+
+
+def test_effect_sentence_holds_after_adjustment_or_only_on_its_own_or_not_at_all():
+    holds = xr.effect_sentence(pd.Series(_row()), "holm")
+    assert "raised, an improvement, and it holds after adjustment (adjusted p = 0.004)" in holds
+    alone = xr.effect_sentence(pd.Series(_row(adj_lo=-0.002, p_adj=0.08)), "holm")
+    assert "looks like an effect on its own (p = 0.001) but not after adjusting" in alone
+    unadjusted = xr.effect_sentence(pd.Series(_row(adj_lo=-0.002, p_adj=0.08)), "none")
+    assert unadjusted.endswith("no clear effect.")
+    none = xr.effect_sentence(pd.Series(_row(lo=-0.01, adj_lo=-0.02, p=0.3, p_adj=0.9)), "holm")
+    assert none.endswith("no clear effect.")
+    undefined = xr.effect_sentence(pd.Series(_row(lo=float("nan"))), "holm")
+    assert "not estimable" in undefined
+
+
+def test_sequential_sentence_both_sides():
+    held = pd.DataFrame([_row()])
+    assert "exclude zero for conversion (first purchase) (guided)" in xr.sequential_sentence(xr.significant_moves(held), held)
+    not_held = pd.DataFrame([_row(seq=(-0.01, 0.07))])
+    assert "None of the effects excludes zero" in xr.sequential_sentence(xr.significant_moves(not_held), not_held)
+
+
+def test_heterogeneity_sentence_both_sides():
+    it = pd.DataFrame({"metric": ["converted"], "arm": ["guided"], "p_value": [0.001], "p_adjusted": [0.01]})
+    assert "differs between levels of segment" in xr.heterogeneity_sentence(it, "segment")
+    it["p_adjusted"] = 0.4
+    assert xr.heterogeneity_sentence(it, "segment").startswith("No effect clearly differs")
+
+
+def test_parameters_are_checked(tmp_path):
+    with pytest.raises(ParameterError, match="correction must be one of 'holm', 'bh', 'none'"):
+        xr.ExperimentReadout(tmp_path, correction="bonferroni")
+    with pytest.raises(ParameterError, match=r"metrics \['ltv'\] are not experiment metrics"):
+        xr.ExperimentReadout(tmp_path, metrics=["ltv"])
+    with pytest.raises(ParameterError, match="cap_percentile must be a finite number >= 0 and <= 100"):
+        xr.ExperimentReadout(tmp_path, cap_percentile=101)
+
+
+def test_a_dataset_without_the_experiment_gets_a_note_not_a_crash():
+    study = xr.ExperimentReadout("cdnow-sample")
+    assert "no assignments table" in study.answer().headline
+    assert "No readout" in study.design().notes[0]
+    assert not study.family("binary").blocks
+
+
+def test_readout_on_the_simulated_invitation(tiny_dataset):
+    study = xr.ExperimentReadout(tiny_dataset, experiment="cocreation_invite", metrics=["feedback", "retained", "time_to_idea"])
+    answer = study.answer()
+    assert "sample ratio check" in answer.sentences[0]
+    moved = xr.significant_moves(study.result.effects)
+    assert "feedback" in set(moved["metric"])  # the invitation raises taking part: planted
+    assert "invited raised submitting an idea" in answer.sentences[1]
+    design = study.design()
+    assert any(k.startswith("experiment.feedback.invited.") for k in design.metrics)
+    assert study.family("time").figures and study.family("binary").tables
