@@ -14,7 +14,7 @@ from statsmodels.tools import numdiff
 
 from test_tables import random_tables
 from workbench.data import load_dataset
-from workbench.data._sim_draws import simulate_bgnbd_covariate_summary, simulate_pareto_nbd_covariate_summary
+from workbench.data.simulator.draws import simulate_bgnbd_covariate_summary, simulate_pareto_nbd_covariate_summary
 from workbench.errors import DataError, ModelError, ParameterError
 from workbench.models.clv import BGNBDResult, fit_bgnbd, fit_mbgnbd, fit_pareto_nbd, rfm_arrays
 from workbench.models.clv.counting import group_params
