@@ -156,7 +156,9 @@ def prediction_once(model: str, seed: int, customers: int | None = None) -> dict
     n = customers or PREDICTION_SIZES[model]
     T = (273 - rng.integers(0, 84, n)) / 7.0
     truth = TRUTH[model]
-    draw, fit, cls = {"bgnbd": (simulate_bgnbd_summary, fit_bgnbd, BGNBDResult), "pareto_nbd": (simulate_pareto_nbd_summary, fit_pareto_nbd, ParetoNBDResult)}[model]
+    draw, fit, cls = {"bgnbd": (simulate_bgnbd_summary, fit_bgnbd, BGNBDResult), "pareto_nbd": (simulate_pareto_nbd_summary, fit_pareto_nbd, ParetoNBDResult)}[
+        model
+    ]
     s = draw(n=n, T=T, seed=rng, **truth)
     s["recency"] = np.floor(s["recency"].to_numpy() * 7.0) / 7.0
     s["monetary_value"] = simulate_gamma_gamma_spend(s["frequency"].to_numpy(), seed=rng, **SPEND_TRUTH)["monetary_value"].to_numpy()

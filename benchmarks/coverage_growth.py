@@ -80,7 +80,9 @@ def draw_scaling_panel(
 
 
 # ----------------------------------------------------------------- coverage
-def bass_coverage(reps: int = 200, *, noise: str = "poisson", periods: int = 40, seed: int = 20240601, cov_type: str = "HC3", truth: dict | None = None) -> pd.DataFrame:
+def bass_coverage(
+    reps: int = 200, *, noise: str = "poisson", periods: int = 40, seed: int = 20240601, cov_type: str = "HC3", truth: dict | None = None
+) -> pd.DataFrame:
     """Mean estimate, relative bias and 95% interval coverage of p, q, m."""
     truth = dict(BASS_TRUTH if truth is None else truth)
     rng = np.random.default_rng(seed)
@@ -119,7 +121,9 @@ def bass_coverage(reps: int = 200, *, noise: str = "poisson", periods: int = 40,
     return pd.DataFrame(rows)
 
 
-def scaling_coverage(reps: int = 200, *, units: int = 5, periods: int = 36, seed: int = 20240602, cov_type: str = "auto", truth: dict | None = None) -> pd.DataFrame:
+def scaling_coverage(
+    reps: int = 200, *, units: int = 5, periods: int = 36, seed: int = 20240602, cov_type: str = "auto", truth: dict | None = None
+) -> pd.DataFrame:
     """Mean estimate, bias and 95% interval coverage of the power-law exponent,
     and how often the power law is picked as the best law (by BIC)."""
     truth = dict(SCALING_TRUTH if truth is None else truth)

@@ -106,3 +106,6 @@ def test_an_answer_records_its_headline_and_headline_metrics_in_order():
     html = a._repr_html_()
     assert 'class="wb-answer"' in html and "Does it?" in html and "Yes, by 40%. Second." in html
     assert Answer("Q", ["<script>"])._repr_html_().count("&lt;script&gt;") == 1
+    # an answer without numbers names no headline metrics (the run records refuse an empty list)
+    assert Answer("Q", ["Nothing to fit."]).to_metrics() == {"report.headline": "Nothing to fit."}
+    assert Answer("Q", []).to_metrics() == {}

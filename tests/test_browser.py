@@ -14,7 +14,7 @@ import shutil
 
 import pytest
 
-from conftest import XSS_IMG, XSS_NAME, XSS_SCRIPT
+from conftest import REPO, XSS_IMG, XSS_NAME, XSS_SCRIPT
 
 pytestmark = pytest.mark.browser
 
@@ -200,11 +200,36 @@ REPORTS = {
 }
 #: what a table a person reads must never show
 RAW = ("nan", "NaN", "e+0", "e-0", "Result", "None", "inf")
+#: the first screen of a report page (the viewport of Visit)
+FIRST_SCREEN = 900
 
 
-@pytest.mark.parametrize("notebook", sorted(REPORTS))
-def test_each_report_leads_with_its_answer_and_shows_no_raw_values(browser, report_runs, tiny_dataset, notebook, tmp_path):
-    run = report_runs(notebook, dataset=str(tiny_dataset), **REPORTS[notebook])
+def _default_batch_jobs():
+    """(id, notebook, parameters) of every job of batches/default.yml, with the
+    simulated ``sample`` replaced by the tiny dataset and the small parameters
+    of REPORTS; other datasets (cdnow-sample) as the batch names them."""
+    from workbench.reports.batch import load_batch
+
+    jobs = []
+    for job in load_batch(REPO / "batches" / "default.yml", root=REPO).jobs:
+        params = dict(job.parameters)
+        on_sample = params.get("dataset", "sample") == "sample"
+        if on_sample:
+            params = {**REPORTS.get(job.name, {}), **{k: v for k, v in params.items() if k != "dataset"}}
+        jobs.append(pytest.param(job.name, params, on_sample, id=f"{job.name}-{'tiny' if on_sample else params['dataset']}"))
+    return jobs
+
+
+def test_the_answer_first_test_covers_every_report():
+    batch = {p.values[0] for p in _default_batch_jobs()}
+    assert batch <= set(REPORTS), f"reports in the default batch without small test parameters: {batch - set(REPORTS)}"
+    assert set(REPORTS) == {p.stem for p in (REPO / "notebooks").glob("*.ipynb")}
+
+
+@pytest.mark.parametrize(("notebook", "parameters", "on_sample"), _default_batch_jobs())
+def test_each_report_leads_with_its_answer_and_shows_no_raw_values(browser, report_runs, tiny_dataset, notebook, parameters, on_sample,
+                                                                   tmp_path):
+    run = report_runs(notebook, **({"dataset": str(tiny_dataset)} if on_sample else {}), **parameters)
     assert run.ok, run.error
     v = Visit(browser, run.report)
     try:
@@ -213,7 +238,15 @@ def test_each_report_leads_with_its_answer_and_shows_no_raw_values(browser, repo
         box = answer.first.bounding_box()
         first_section = v.page.locator(".jp-MarkdownCell h2").first.bounding_box()
         assert box["y"] < first_section["y"], "the answer box must come before the first section"
-        assert box["y"] < 900 + 400, "the answer starts on (or right below) the first screen"
+        # on the first screen: its top, and its question with the first line of the answer
+        assert box["y"] + min(box["height"], 100) <= FIRST_SCREEN, f"the answer box starts at {box['y']:.0f} px, below the first screen"
+        # the parameters are there, collapsed to one line (the table opens on a click)
+        summary = v.page.locator("#wb-parameters summary")
+        assert summary.is_visible() and summary.inner_text().startswith("Parameters: ")
+        assert not v.page.locator("#wb-parameters table").is_visible()
+        summary.click()
+        assert v.page.locator("#wb-parameters table").is_visible()
+        summary.click()
         assert len(answer.first.inner_text().split(". ")) >= 3  # a few sentences, not a label
         cells = v.page.eval_on_selector_all("table.wb-display-table td, table.wb-display-table th", "els => els.map(e => e.innerText)")
         assert cells, "the report shows display tables"

@@ -26,7 +26,9 @@ def _users(times, events, observed=None):
     times = np.asarray(times, float)
     events = np.asarray(events, int)
     obs = times if observed is None else np.asarray(observed, float)
-    return pd.DataFrame({"converted": events, "days_to_convert": np.where(events == 1, times, np.nan), "observed_days": np.where(events == 1, np.maximum(obs, times), times)})
+    return pd.DataFrame(
+        {"converted": events, "days_to_convert": np.where(events == 1, times, np.nan), "observed_days": np.where(events == 1, np.maximum(obs, times), times)}
+    )
 
 
 # ----------------------------------------------------------------- Kaplan-Meier

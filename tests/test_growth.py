@@ -160,7 +160,9 @@ def test_log_intervals_are_positive_and_wald_ones_symmetric():
     wald = fit_bass(y, interval="wald").summary()
     assert (log.loc[["p", "q", "m"], "ci_low"] > 0).all()
     np.testing.assert_allclose(wald["estimate"] - wald["ci_low"], wald["ci_high"] - wald["estimate"])
-    assert (log.loc[["p", "q", "m"], "ci_high"] - log.loc[["p", "q", "m"], "estimate"] > log.loc[["p", "q", "m"], "estimate"] - log.loc[["p", "q", "m"], "ci_low"]).all()
+    assert (
+        log.loc[["p", "q", "m"], "ci_high"] - log.loc[["p", "q", "m"], "estimate"] > log.loc[["p", "q", "m"], "estimate"] - log.loc[["p", "q", "m"], "ci_low"]
+    ).all()
 
 
 def test_simulator_signups_end_to_end(tiny_dataset):

@@ -8,10 +8,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from test_tables import write_handmade  # noqa: E402
 from workbench import tables as wt  # noqa: E402
 from workbench.data import load_dataset  # noqa: E402
 from workbench.plots.overview import kpi_trends  # noqa: E402
+
+from test_tables import write_handmade  # noqa: E402
 
 
 @pytest.fixture(scope="module")

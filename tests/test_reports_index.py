@@ -65,6 +65,11 @@ def test_index_lists_every_run_with_status_parameters_metrics_and_links(reports)
     # non-default parameters are marked
     assert 'wb-chip wb-chip-changed" title="differs from the default">period=&#39;week&#39;' in html
     assert 'wb-chip" title="default">period=&#39;month&#39;' in html
+    # parameters at their defaults are collapsed under one line, the changed ones shown
+    row = next(r for r in html.split("<tr>") if "aaaa1111" in r)
+    assert re.search(r"<details><summary>1 at the default</summary><span class=\"wb-chip\" title=\"default\">period=", row)
+    row = next(r for r in html.split("<tr>") if "bbbb2222" in r)
+    assert "<details>" not in row and "wb-chip-changed" in row
     # text from runs is escaped
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "boom &lt;b&gt;" in html
     # grouped by notebook, with a section per notebook
@@ -154,6 +159,28 @@ def test_index_shows_each_runs_headline_and_nothing_arbitrary(tmp_path):
     assert "no headline recorded" in by_id["bbbb2222"] and "<li>" not in by_id["bbbb2222"]
     assert 'wb-badge-failed">failed' in by_id["cccc3333"] and "<li>" not in by_id["cccc3333"]
     assert "metrics (6)" in by_id["aaaa1111"] and "metrics (2)" in by_id["bbbb2222"]
+
+
+def test_index_shows_the_headline_a_report_records_through_the_analysis_layer(tmp_path, make_notebook):
+    """End to end: ``show(Answer(...))`` of workbench.analyses in a run records
+    the headline (rounded like every metric) and the index shows it."""
+    from workbench.reports.runner import run_notebook
+
+    nb = make_notebook(tmp_path / "proj" / "notebooks" / "answered.ipynb", "n: int = 3  # how many",
+                       ["from workbench.analyses.section import Answer\nfrom workbench.reports import show",
+                        "show(Answer('Does it work?', ['It works <b>well</b>: 2 of 3 pass.', 'Second sentence.', 'Third.'],"
+                        " {'t.share': 2 / 3, 't.users': 12345, 't.none': float('nan')}))"])
+    reports = tmp_path / "proj" / "reports"
+    run = run_notebook(nb, {"n": 4}, reports_dir=reports, progress=False)
+    assert run.ok, run.error
+    assert run.metrics["report.headline"] == "It works <b>well</b>: 2 of 3 pass."
+    assert run.metrics["report.headline_metrics"] == "t.share,t.users,t.none"
+    html = build_index(reports).read_text()
+    assert '<p class="wb-headline">It works &lt;b&gt;well&lt;/b&gt;: 2 of 3 pass.</p>' in html
+    assert "Second sentence" not in html  # the headline is the first sentence only
+    shown = re.findall(r"<li><span>([^<]+)</span> ([^<]+)</li>", html)
+    assert shown == [("t.share", "0.6667"), ("t.users", "12,345"), ("t.none", "n/a")]
+    assert 'wb-chip wb-chip-changed" title="differs from the default">n=4' in html
 
 
 def test_index_links_never_carry_a_scheme(tmp_path):

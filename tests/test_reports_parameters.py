@@ -303,17 +303,54 @@ def test_plain_meanings_are_not_mistaken_for_rules():
     source = ('a: str = "x"  # one of the segments to show\n'
               'b: str = "y"  # date the calibration ends, e.g. 1997-09-30\n'
               'c: str = "z"  # churn rule: cancel (cancel events only) or inactivity\n'
-              'd: float = 0.5  # between-group share\n')
+              'd: float = 0.5  # between-group share\n'
+              'e: int = 1  # at least one per user; above the median\n')
     declared, problems = parse_parameters_source(source)
     assert problems == [] and all(p.rule is None for p in declared)
+
+
+WORDED = """\
+draws: int = 1000  # parameter draws behind every band; at least 100
+horizon: float = 52.0  # CLV horizon in weeks; above 0
+share: float = 0.2  # at least 0 and below 1: market share
+cap: int = 5  # at most 10: cap
+cut: float = -1.0  # below 0 and at least -5: a cut
+"""
+
+
+@pytest.mark.parametrize(
+    ("texts", "expected"),
+    [
+        ({"draws": "99"}, "parameter 'draws' must be at least 100, got 99"),
+        ({"horizon": "0"}, "parameter 'horizon' must be above 0, got 0.0"),
+        ({"share": "1"}, "parameter 'share' must be at least 0 and below 1, got 1.0"),
+        ({"share": "-0.1"}, "parameter 'share' must be at least 0 and below 1, got -0.1"),
+        ({"cap": "11"}, "parameter 'cap' must be at most 10, got 11"),
+        ({"cut": "0"}, "parameter 'cut' must be below 0 and at least -5, got 0.0"),
+        ({"cut": "-5.5"}, "parameter 'cut' must be below 0 and at least -5, got -5.5"),
+    ],
+)
+def test_bounds_written_in_words_are_rules(texts, expected):
+    """`at least N`, `above N`, `at most N`, `below N`: the wording of the
+    repository's notebooks ("...; at least 1") is checked as written."""
+    declared, problems = parse_parameters_source(WORDED)
+    assert problems == []
+    with pytest.raises(ParameterError, match=re.escape(expected)):
+        bind(declared, texts=texts)
+    ok = bind(declared, texts={"draws": "100", "horizon": "0.5", "share": "0", "cap": "10", "cut": "-5"})
+    assert ok == {"draws": 100, "horizon": 0.5, "share": 0.0, "cap": 10, "cut": -5.0}
 
 
 def test_the_repository_notebooks_parameters_parse_with_rules(repo_root):
     """Every notebook's comments either state a rule that its default obeys or none."""
     from workbench.reports.notebooks import list_notebooks
 
+    ruled = {}
     for nb in list_notebooks(repo_root):
-        declared_parameters(nb)  # raises NotebookError on a broken rule
+        ruled[nb.stem] = {p.name for p in declared_parameters(nb) if p.rule}  # raises NotebookError on a broken rule
+    # the reports state their rules (`one of: ...`, `at least 1`) in a form that is checked
+    assert {"period", "max_cohorts"} <= ruled["data_overview"]
+    assert {"churn", "churn_after_days", "planned_users_per_arm"} <= ruled["cocreation_retention"]
 
 
 def test_cli_refuses_a_value_outside_a_rule_before_any_kernel(tmp_path, make_notebook, capsys, monkeypatch):

@@ -121,7 +121,9 @@ def test_ar1_standard_errors_grow_with_autocorrelated_noise():
         ar[t] = 0.8 * ar[t - 1] + rng.normal(0, 0.06)
     period = pd.date_range("2020-01-01", periods=T, freq="MS")
     se_white = fit_scaling(pd.DataFrame({"period": period, "users": users, "revenue": users**1.2 * np.exp(white)})).exponent_std_err
-    nonrobust_white = fit_scaling(pd.DataFrame({"period": period, "users": users, "revenue": users**1.2 * np.exp(white)}), cov_type="nonrobust").exponent_std_err
+    nonrobust_white = fit_scaling(
+        pd.DataFrame({"period": period, "users": users, "revenue": users**1.2 * np.exp(white)}), cov_type="nonrobust"
+    ).exponent_std_err
     d_ar = pd.DataFrame({"period": period, "users": users, "revenue": users**1.2 * np.exp(ar)})
     assert se_white == pytest.approx(nonrobust_white, rel=0.25)
     assert fit_scaling(d_ar).exponent_std_err > 2 * fit_scaling(d_ar, cov_type="nonrobust").exponent_std_err

@@ -293,7 +293,7 @@ def test_repr_and_latent(in_memory, streamed):
     cust = lat.purchase_rate_weekly.notna()
     assert cust.sum() == ds.truth["counts"]["customers"]
     with pytest.raises(ParameterError, match="latent.*in memory"):
-        streamed[0].latent
+        _ = streamed[0].latent
 
 
 # ====================================================================== docs

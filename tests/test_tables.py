@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from workbench import tables as wt
 from workbench.data import load_dataset
 from workbench.errors import DataError, ParameterError, WorkbenchError
-from workbench import tables as wt
 
 OBS_END = "2024-03-31"
 
@@ -553,7 +553,14 @@ def test_kpis_by_week_by_hand(hm):
     w = by(k, "period")
     d = pd.Timestamp
     first = w[d("2024-01-01")]
-    assert (first["active_users"], first["new_users"], first["customers"], first["first_time_customers"], first["revenue"], first["purchases"]) == (2, 2, 2, 2, 23.0, 3)
+    assert (first["active_users"], first["new_users"], first["customers"], first["first_time_customers"], first["revenue"], first["purchases"]) == (
+        2,
+        2,
+        2,
+        2,
+        23.0,
+        3,
+    )
     third = w[d("2024-01-15")]  # u1 buys again, u2 cancels, u7 signs up
     assert (third["active_users"], third["new_users"], third["customers"], third["first_time_customers"], third["revenue"]) == (2, 1, 1, 0, 20.0)
     assert tuple(w[d("2024-01-22")][c] for c in ("active_users", "new_users", "revenue")) == (0, 0, 0.0)  # an empty week is a zero row

@@ -15,8 +15,9 @@ import argparse
 import functools
 import signal
 import sys
+import warnings
 
-from workbench.errors import DataError, WorkbenchError
+from workbench.errors import DataError, WorkbenchError, WorkbenchWarning
 
 
 def _refusals_exit_2(cmd):
@@ -240,7 +241,7 @@ def _add_index(sub) -> None:
         "index",
         help="rebuild reports/index.html from the runs' manifests",
         description="Rebuild reports/index.html, the list of every finished run (notebook, parameters, status, "
-        "when, key metrics, links), from reports/*/*/manifest.json. Runs and batches do this themselves.",
+        "when, headline, links), from reports/*/*/manifest.json. Runs and batches do this themselves.",
     )
     p.add_argument("--reports", metavar="DIR", help="the reports folder (default: <project root>/reports)")
     p.add_argument("--prune", action="store_true", help="delete unfinished run folders whose process has ended")
@@ -411,6 +412,14 @@ def _sigterm_as_interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def _note(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning printed as one ``note:`` line (the workbench's own) or as Python prints it."""
+    if issubclass(category, WorkbenchWarning):
+        print(f"note: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -418,7 +427,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("run", "batch") and previous is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)  # `kill PID` ends a run as Ctrl-C does
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always", WorkbenchWarning)
+            warnings.showwarning = _note
+            return int(args.func(args) or 0)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

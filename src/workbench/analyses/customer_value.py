@@ -550,9 +550,11 @@ def cocreator_sentence(rate, dropout) -> str:
     buy = {"higher": f"buy more often ({fmt.ratio(rr)} times the purchase rate of others, {fmt.interval(rlo, rhi)})",
            "lower": f"buy less often ({fmt.ratio(rr)} times the purchase rate of others, {fmt.interval(rlo, rhi)})",
            "no clear difference": f"do not clearly buy more often (purchase-rate ratio {fmt.with_interval(rr, rlo, rhi)})"}[ratio_direction(rlo, rhi)]
-    stay = {"lower": f"stay longer as customers (drop-out rate {fmt.ratio(dr)} times that of others, {fmt.interval(dlo, dhi)})",
-            "higher": f"leave sooner as customers (drop-out rate {fmt.ratio(dr)} times that of others, {fmt.interval(dlo, dhi)})",
-            "no clear difference": f"do not clearly stay longer as customers (drop-out rate ratio {fmt.with_interval(dr, dlo, dhi)})"}[ratio_direction(dlo, dhi)]
+    stay = {
+        "lower": f"stay longer as customers (drop-out rate {fmt.ratio(dr)} times that of others, {fmt.interval(dlo, dhi)})",
+        "higher": f"leave sooner as customers (drop-out rate {fmt.ratio(dr)} times that of others, {fmt.interval(dlo, dhi)})",
+        "no clear difference": f"do not clearly stay longer as customers (drop-out rate ratio {fmt.with_interval(dr, dlo, dhi)})",
+    }[ratio_direction(dlo, dhi)]
     return f"Co-creators {buy} and {stay}."
 
 

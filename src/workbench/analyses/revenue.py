@@ -13,7 +13,7 @@ on a number and are tested on both sides of each branch.
 from __future__ import annotations
 
 import warnings
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -421,7 +421,7 @@ def parameter_table(summary: pd.DataFrame, rows: dict) -> pd.DataFrame:
         if name not in summary.index:
             continue
         r = summary.loc[name]
-        f = (lambda v, d=decimals: fmt.fixed(v, d))
+        f = partial(fmt.fixed, decimals=decimals)
         out.append({"": label, "estimate": f(r["estimate"]), "95% CI": f"{f(r['ci_low'])} to {f(r['ci_high'])}"
                     if estimable(r["estimate"], r["ci_low"], r["ci_high"]) else "not estimable"})
     return pd.DataFrame(out)
@@ -585,7 +585,9 @@ def scenario_finding(sc, market_share, price_ratio, price, period, currency) -> 
     text = (f"The paid product reaches {fmt.percent(market_share, 0)} of the free product's market and everyone who joins pays "
             f"{fmt.money(price, currency)} per {period} ({fmt.percent(price_ratio, 0)} of today's ARPPU) while they stay. "
             f"At launch the {first_leader} product earns more per {period}. ")
-    text += f"Revenue per {period} changes leader in {per}. " if per else f"Revenue per {period} never changes leader over these {fmt.plural(len(d), 'period')}. "
+    text += (
+        f"Revenue per {period} changes leader in {per}. " if per else f"Revenue per {period} never changes leader over these {fmt.plural(len(d), 'period')}. "
+    )
     text += f"Cumulative revenue changes leader in {cum}. " if cum else "Cumulative revenue never changes leader. "
     text += "By the end of the horizon: " + "; ".join(
         f"{name} {fmt.money(r['estimate'], currency)} in total (95% band {fmt.money(r['ci_low'], currency)} to {fmt.money(r['ci_high'], currency)})"

@@ -161,8 +161,10 @@ class Answer:
 
     def to_metrics(self) -> dict:
         out = dict(self.metrics)
-        out["report.headline"] = self.headline
-        out["report.headline_metrics"] = ",".join(self.metrics)
+        if self.headline.strip():
+            out["report.headline"] = self.headline
+        if self.metrics:  # an answer without numbers (e.g. nothing to fit) names none
+            out["report.headline_metrics"] = ",".join(self.metrics)
         return out
 
     def _repr_html_(self) -> str:

@@ -93,12 +93,13 @@ COMPANION_FILES = ("truth.json", "README.md", "SOURCE.md")
 #: tests/test_reserved_names.py fails when a table adds a column not listed.
 RESERVED_ATTRIBUTES = frozenset(
     """
-    adopted_s arm asg_s assigned_at at_risk cancel_at cancel_s churn_cause churned
-    cocreated_before_conversion cohort converted days_to_convert dose dur_s duration
-    end_at event events exp_s exposed exposure_days feedback_s first_adopted_at
-    first_exp_at first_feedback_at first_purchase_at full is_last last_at n next_s
-    obs_s observed observed_days period pre_activity purchase_s referrals retained
-    signup_s start start_s stop stop_s t_s tenure_bin took_part user_id_right
+    adopted_s arm asg_s assigned_at at_risk cancel_at churn_cause churned
+    cocreated_before_conversion converted days_to_convert dose dur_s duration end_at
+    event events exp_s exposed exposure_days feedback_s first_adopted_at
+    first_exp_at first_feedback_at first_purchase_at is_last landmark last_at n
+    next_s obs_s observed observed_days period pre_activity purchase_s referrals
+    retained signup_s start start_s stop stop_s t_s tenure_bin took_part
+    user_id_right
     """.split()
 )
 RESERVED_PREFIX = "wb_"

@@ -454,7 +454,9 @@ def fit_conversion_hazard(
         if X[c].nunique() < 2:
             raise ModelError(f"{fn}: covariate {c!r} takes a single value ({X[c].iloc[0]:g}) in the risk sets; its effect is not identified. Drop it.")
     if np.linalg.matrix_rank(X.to_numpy()) < X.shape[1]:
-        raise ModelError(f"{fn}: the covariates are collinear (e.g. a covariate constant within the data, or two that say the same); drop one of {list(covariates)}.")
+        raise ModelError(
+            f"{fn}: the covariates are collinear (e.g. a covariate constant within the data, or two that say the same); drop one of {list(covariates)}."
+        )
 
     if link == "cloglog":
         endog = np.column_stack([d[events].to_numpy(float), (d[at_risk] - d[events]).to_numpy(float)])
@@ -470,7 +472,10 @@ def fit_conversion_hazard(
         try:
             res = model.fit(maxiter=200)
         except (sm.tools.sm_exceptions.PerfectSeparationWarning, sm.tools.sm_exceptions.PerfectSeparationError, np.linalg.LinAlgError, ValueError) as exc:
-            raise ModelError(f"{fn}: the GLM cannot be fitted ({type(exc).__name__}: {exc}); some pattern converts always or never. Pool tenure bins (raise min_events_per_piece) or drop a covariate.") from None
+            raise ModelError(
+                f"{fn}: the GLM cannot be fitted ({type(exc).__name__}: {exc}); some pattern converts "
+                "always or never. Pool tenure bins (raise min_events_per_piece) or drop a covariate."
+            ) from None
     converged = bool(getattr(res, "converged", True))
     if not converged or not np.all(np.isfinite(res.bse)):
         raise ModelError(f"{fn}: the GLM did not converge; pool tenure bins (raise min_events_per_piece) or drop a covariate.")

@@ -450,7 +450,9 @@ def fit_bass(
         x0 = np.clip(x0, lower + 1e-6, upper - 1e-6)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             try:
-                fit = optimize.least_squares(residuals, x0, jac=jacobian, bounds=(lower, upper), method="trf", x_scale=1.0, max_nfev=max_nfev, xtol=1e-12, ftol=1e-12, gtol=1e-12)
+                fit = optimize.least_squares(
+                    residuals, x0, jac=jacobian, bounds=(lower, upper), method="trf", x_scale=1.0, max_nfev=max_nfev, xtol=1e-12, ftol=1e-12, gtol=1e-12
+                )
             except (ValueError, FloatingPointError):
                 continue
         if fit.status <= 0 or not np.isfinite(fit.cost):

@@ -50,13 +50,26 @@ def _cohorts(survivors, func) -> list[np.ndarray]:
     if isinstance(survivors, pd.DataFrame):
         need = {"period", "survivors"}
         if not need <= set(survivors.columns):
-            raise ParameterError(f"{func}: a DataFrame of survivors needs columns period and survivors (and cohort for several cohorts); got {', '.join(map(str, survivors.columns))}")
+            raise ParameterError(
+                f"{func}: a DataFrame of survivors needs columns period and survivors (and "
+                f"cohort for several cohorts); got {', '.join(map(str, survivors.columns))}"
+            )
         df = survivors if "cohort" in survivors.columns else survivors.assign(cohort=0)
         out = []
         for key, g in df.sort_values(["cohort", "period"]).groupby("cohort", sort=True):
             periods = g["period"].to_numpy()
             if periods[0] != 0 or np.any(np.diff(periods) != 1):
-                raise DataError([Violation("survivors", "period", f"cohort {key}: periods must run 0, 1, 2, ... without gaps (period 0 holds the cohort size)", len(g), [list(periods[:6])])])
+                raise DataError(
+                    [
+                        Violation(
+                            "survivors",
+                            "period",
+                            f"cohort {key}: periods must run 0, 1, 2, ... without gaps (period 0 holds the cohort size)",
+                            len(g),
+                            [list(periods[:6])],
+                        )
+                    ]
+                )
             out.append(g["survivors"].to_numpy(dtype=float))
         return out
     if isinstance(survivors, dict):
@@ -67,7 +80,9 @@ def _cohorts(survivors, func) -> list[np.ndarray]:
     try:
         return [np.asarray(arr, dtype=float).ravel()]
     except (TypeError, ValueError):
-        raise ParameterError(f"{func}: survivors must be counts per period (a sequence, a list of sequences, or a DataFrame), got {type(survivors).__name__}") from None
+        raise ParameterError(
+            f"{func}: survivors must be counts per period (a sequence, a list of sequences, or a DataFrame), got {type(survivors).__name__}"
+        ) from None
 
 
 def _check(cohorts: list[np.ndarray], func) -> None:
@@ -79,7 +94,15 @@ def _check(cohorts: list[np.ndarray], func) -> None:
         if not np.all(np.isfinite(c)) or np.any(c < 0) or np.any(c != np.round(c)):
             problems.append(Violation("survivors", f"cohort {i}", "counts must be whole numbers >= 0", len(c), [list(c[:6])]))
         elif np.any(np.diff(c) > 0):
-            problems.append(Violation("survivors", f"cohort {i}", "survivors cannot increase from one period to the next (count customers still subscribed, not active ones)", len(c), [list(c[:8])]))
+            problems.append(
+                Violation(
+                    "survivors",
+                    f"cohort {i}",
+                    "survivors cannot increase from one period to the next (count customers still subscribed, not active ones)",
+                    len(c),
+                    [list(c[:8])],
+                )
+            )
         elif c[0] <= 0:
             problems.append(Violation("survivors", f"cohort {i}", "the cohort size (period 0) must be > 0", 1))
     if problems:
@@ -155,7 +178,10 @@ class SBGResult(Result):
         return out
 
     def _repr_html_(self) -> str:
-        head = f"<strong>SBGResult</strong> — {len(self.cohorts)} subscription cohort(s), {self.customers:,} subscribers (churn = cancel), log-likelihood {self.loglik:,.2f}"
+        head = (
+            f"<strong>SBGResult</strong> — {len(self.cohorts)} subscription cohort(s), "
+            f"{self.customers:,} subscribers (churn = cancel), log-likelihood {self.loglik:,.2f}"
+        )
         return head + self.summary().to_html(float_format=lambda v: f"{v:.4g}")
 
     def survival(self, t) -> np.ndarray:

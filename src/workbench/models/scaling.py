@@ -258,7 +258,8 @@ class ScalingResult(Result):
     def _repr_html_(self) -> str:
         return (
             f"<strong>ScalingResult</strong>: best law <code>{self.best_law}</code> by {self.select}; "
-            f"power-law exponent {self.exponent:.3g} ({100 * (1 - self.alpha):.0f}% CI {self.exponent_ci[0]:.3g} to {self.exponent_ci[1]:.3g}, {self.cov_type} SE)"
+            f"power-law exponent {self.exponent:.3g} ({100 * (1 - self.alpha):.0f}% CI "
+            f"{self.exponent_ci[0]:.3g} to {self.exponent_ci[1]:.3g}, {self.cov_type} SE)"
             + self.compare().to_html(float_format=lambda v: f"{v:.4g}")
         )
 
@@ -384,7 +385,9 @@ def fit_scaling(
     )
     if frame.duplicated(["unit", "period"]).any():
         dup = frame.loc[frame.duplicated(["unit", "period"], keep=False), ["unit", "period"]].head(3).to_dict("records")
-        raise ModelError(f"fit_scaling: several rows for the same (unit, period), e.g. {dup}; aggregate to one row per unit and period (or name the unit column).")
+        raise ModelError(
+            f"fit_scaling: several rows for the same (unit, period), e.g. {dup}; aggregate to one row per unit and period (or name the unit column)."
+        )
     usable = np.isfinite(frame["users"]) & np.isfinite(frame["revenue"]) & (frame["users"] > 1) & (frame["revenue"] > 0)
     dropped = int((~usable).sum())
     if dropped:
@@ -425,7 +428,10 @@ def fit_scaling(
     test = frame.iloc[0:0]
     if holdout_periods:
         if n_t - holdout_periods < 4:
-            raise ModelError(f"fit_scaling: holdout_periods={holdout_periods} leaves {n_t - holdout_periods} period(s) to fit on; at least 4 are needed. Hold out fewer periods.")
+            raise ModelError(
+                f"fit_scaling: holdout_periods={holdout_periods} leaves {n_t - holdout_periods} "
+                "period(s) to fit on; at least 4 are needed. Hold out fewer periods."
+            )
         cut = periods[n_t - holdout_periods]
         train = frame.loc[frame["period"] < cut].copy()
         test = frame.loc[(frame["period"] >= cut) & frame["unit"].isin(train["unit"].unique())].copy()

@@ -405,7 +405,10 @@ def fit_customer_value(
         if fit.status > 0 and (best is None or fit.cost < best.cost):
             best = fit
     if best is None or np.any(np.abs(best.x[2]) > 11.9) or np.any(best.x[:2] < -59):
-        raise ModelError(f"{fn}: the fit did not converge to positive values and a retention strictly between 0 and 1; the KPIs do not pin down how long customers keep paying.")
+        raise ModelError(
+            f"{fn}: the fit did not converge to positive values and a retention strictly "
+            "between 0 and 1; the KPIs do not pin down how long customers keep paying."
+        )
     theta = best.x
     a, v, r = unpack(theta)
     J = jac(theta) * scale
@@ -617,7 +620,10 @@ def compare_strategies(*strategies: Strategy, horizon: int, draws: int = 2000, s
             f"compare_strategies: the strategies cover different numbers of periods ({sorted(lengths)}); "
             "give them the same growth fit or trajectories of the same length."
         )
-    scenarios = {s.name: ScenarioResult(name=s.name, table=_table(p, alpha), draws=p["revenue"][1:], alpha=alpha, n_draws=int(draws)) for s, p in zip(strategies, projections)}
+    scenarios = {
+        s.name: ScenarioResult(name=s.name, table=_table(p, alpha), draws=p["revenue"][1:], alpha=alpha, n_draws=int(draws))
+        for s, p in zip(strategies, projections)
+    }
     a, b = projections[0], projections[1]
     lo, hi = 100 * alpha / 2, 100 * (1 - alpha / 2)
     d = a["revenue"] - b["revenue"]

@@ -124,7 +124,10 @@ def plot_retention(sbg, *, periods: int | None = None, axes=None):
     else:
         fig = axes[0].figure
     last_obs = max(len(c) for c in sbg.cohorts) - 1
-    for ax, fitted, observed, label in ((axes[0], "survival", "observed_survival", "share still subscribed"), (axes[1], "retention", "observed_retention", "renewal rate among survivors")):
+    for ax, fitted, observed, label in (
+        (axes[0], "survival", "observed_survival", "share still subscribed"),
+        (axes[1], "retention", "observed_retention", "renewal rate among survivors"),
+    ):
         ax.plot(proj["period"], proj[fitted], color=style.color("sBG"), label="sBG fit / projection")
         ax.scatter(proj["period"], proj[observed], color=style.color("observed"), zorder=3, s=18, label="observed")
         ax.axvline(last_obs, color=style.MUTED, ls=":", lw=1)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 import numpy as np
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
 from workbench.errors import ParameterError
 from workbench.models.conversion import ConversionCurveResult, ConversionHazardResult, MonetizationResult

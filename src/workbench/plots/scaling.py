@@ -47,7 +47,14 @@ def plot_scaling(result: ScalingResult, *, ax=None, laws=None, title: str | None
     line_colors = [style.color(LAW_COLORS.get(law, law), i) for i, law in enumerate(laws)]
     for c, law in zip(line_colors, laws):
         best = law == result.best_law
-        ax.plot(grid, result.predict(grid, law=law), color=c, lw=2.6 if best else 1.2, ls="-" if best else "--", label=LAW_LABELS.get(law, law) + (" (best)" if best else ""))
+        ax.plot(
+            grid,
+            result.predict(grid, law=law),
+            color=c,
+            lw=2.6 if best else 1.2,
+            ls="-" if best else "--",
+            label=LAW_LABELS.get(law, law) + (" (best)" if best else ""),
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("users")
@@ -59,7 +66,10 @@ def plot_scaling(result: ScalingResult, *, ax=None, laws=None, title: str | None
     style.count_axis(ax, "y", integer=False)
     ax.tick_params(axis="x", labelrotation=0)
     lo, hi = result.exponent_ci
-    ax.set_title(title or f"Revenue against users, log scales: β = {result.exponent:.2f} ({lo:.2f} to {hi:.2f}); best: {LAW_LABELS.get(result.best_law, result.best_law)}")
+    ax.set_title(
+        title
+        or f"Revenue against users, log scales: β = {result.exponent:.2f} ({lo:.2f} to {hi:.2f}); best: {LAW_LABELS.get(result.best_law, result.best_law)}"
+    )
     ax.legend(ncol=2, loc="upper left")
     return ax
 

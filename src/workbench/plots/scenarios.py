@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import ParameterError
+from workbench.models.scenarios import ComparisonResult, ScenarioResult
 from workbench.plots import style
 from workbench.plots.growth import date_axis
-from workbench.models.scenarios import ComparisonResult, ScenarioResult
 
 
 def plot_scenarios(result, *, cumulative: bool = False, ax=None, title: str | None = None, currency: str | None = None):
@@ -38,14 +38,27 @@ def plot_scenarios(result, *, cumulative: bool = False, ax=None, title: str | No
     fut = table["forecast"].to_numpy()
     if fut.any() and not fut.all():
         ax.axvline(table["period"].iloc[int(np.argmax(fut))], color="0.6", ls=":", lw=1)
-        ax.annotate("forecast", xy=(table["period"].iloc[int(np.argmax(fut))], ax.get_ylim()[1]), xytext=(4, -12), textcoords="offset points", fontsize=10, color=style.MUTED)
+        ax.annotate(
+            "forecast",
+            xy=(table["period"].iloc[int(np.argmax(fut))], ax.get_ylim()[1]),
+            xytext=(4, -12),
+            textcoords="offset points",
+            fontsize=10,
+            color=style.MUTED,
+        )
     for t in crossings:
         row = table.loc[table["t"] == t].iloc[0]
         ax.axvline(row["period"], color="black", lw=1, ls="--")
         when = f"{row['period']:%d %b %Y}" if isinstance(row["period"], pd.Timestamp) else f"period {t}"
         ax.annotate(f"crossover: {when}", xy=(row["period"], row[col]), xytext=(6, 10), textcoords="offset points", fontsize=10)
     if isinstance(result, ComparisonResult) and not crossings:
-        ax.annotate(f"no crossover: {result.cumulative_leader_at_end if cumulative else result.leader_at_end} leads throughout", xy=(0.02, 0.95), xycoords="axes fraction", fontsize=10, va="top")
+        ax.annotate(
+            f"no crossover: {result.cumulative_leader_at_end if cumulative else result.leader_at_end} leads throughout",
+            xy=(0.02, 0.95),
+            xycoords="axes fraction",
+            fontsize=10,
+            va="top",
+        )
     ax.set_ylabel("cumulative revenue" if cumulative else "revenue per period")
     style.money_axis(ax, currency)
     if pd.api.types.is_datetime64_any_dtype(table["period"]):

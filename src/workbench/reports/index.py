@@ -165,6 +165,7 @@ def _headline(metrics: dict) -> tuple[str | None, list[tuple[str, str]]]:
 def _row(run: Run, reports: Path) -> dict:
     m = run.manifest
     defaults = m.get("defaults", {})
+    # the dataset has a column of its own; parameters at their defaults are collapsed
     params = [(k, format_literal(v), k not in defaults or defaults[k] != v) for k, v in run.parameters.items() if k != "dataset"]
     headline, headline_metrics = _headline(run.metrics)
     rel = run.run_dir.relative_to(reports).as_posix()
@@ -176,7 +177,8 @@ def _row(run: Run, reports: Path) -> dict:
         "status_class": status if status in ("succeeded", "failed") else "other",
         "when": format_when(m.get("started_at")),
         "dataset": m.get("dataset"),
-        "params": params,
+        "changed": [(k, v) for k, v, changed in params if changed],
+        "defaults": [(k, v) for k, v, changed in params if not changed],
         "took": format_duration(m.get("duration_s")),
         "headline": headline,
         "headline_metrics": headline_metrics,

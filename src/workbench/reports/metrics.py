@@ -54,7 +54,9 @@ def clean_value(name: str, value) -> float | int | str | None:
             return None
         return float(f"{v:.{DIGITS}g}") + 0.0  # + 0.0 turns -0.0 into 0.0
     if isinstance(value, str):
-        if name in (HEADLINE, HEADLINE_METRICS) and not value.strip():
+        # the answer's sentence must say something; its metrics may be none
+        # (a report that had to skip its analysis answers in words only)
+        if name == HEADLINE and not value.strip():
             raise ValueError(f"metric {name!r} must not be empty")
         return value
     raise TypeError(f"metric {name!r}: value {value!r} ({type(value).__name__}) is not a number or a string")

@@ -11,9 +11,10 @@ A parameter's ``# meaning`` comment may state a rule, either at its start
 
 Rules: ``one of: A, B, C`` (the colon is required; ``or`` may join the last
 item; the item ``empty`` allows ""), ``date (YYYY-MM-DD)`` or ``date``
-(optionally ``or empty``), ``>= N``, ``> N``, ``<= N``, ``< N``, a lower and an
-upper bound joined by ``and`` (``> 0 and <= 1``), and ``between A and B``
-(both ends included). A rule applies to a ``str``, ``int`` or ``float``
+(optionally ``or empty``), ``>= N``, ``> N``, ``<= N``, ``< N`` (or in words:
+``at least N``, ``above N``, ``at most N``, ``below N``), a lower and an upper
+bound joined by ``and`` (``> 0 and <= 1``), and ``between A and B`` (both ends
+included). A rule applies to a ``str``, ``int`` or ``float``
 parameter and to each item of a list; ``None`` (for a ``| None`` type) always
 passes. A clause that starts like a rule (``one of a, b``, ``<``, ``>``) but does
 not parse is an error in the notebook, so a typo never silently drops a rule.
@@ -31,7 +32,10 @@ _NUM = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _REST = r"\s*(?::\s*(?P<rest>.*))?$"
 _ONE_OF = re.compile(r"(?P<rule>one\s+of\s*:\s*(?P<items>[^:]+?))" + _REST, re.S | re.I)
 _DATE = re.compile(r"(?P<rule>date(?:\s*\(\s*YYYY-MM-DD\s*\))?(?P<empty>\s+or\s+empty)?)" + _REST, re.S | re.I)
-_BOUNDS = re.compile(rf"(?P<rule>(?P<op1>>=|>|<=|<)\s*(?P<v1>{_NUM})(?:\s+and\s+(?P<op2>>=|>|<=|<)\s*(?P<v2>{_NUM}))?)" + _REST, re.S)
+_OP = r">=|>|<=|<|at\s+least\b|at\s+most\b|above\b|below\b"
+_BOUNDS = re.compile(rf"(?P<rule>(?P<op1>{_OP})\s*(?P<v1>{_NUM})(?:\s+and\s+(?P<op2>{_OP})\s*(?P<v2>{_NUM}))?)" + _REST, re.S | re.I)
+#: the bounds in words, as comments are often written
+_WORDS = {"at least": ">=", "at most": "<=", "above": ">", "below": "<"}
 _BETWEEN = re.compile(rf"(?P<rule>between\s+(?P<lo>{_NUM})\s+and\s+(?P<hi>{_NUM}))" + _REST, re.S | re.I)
 #: a clause like these is a rule with a typo (`one of day, week`), not a meaning
 _LOOKS_LIKE_A_RULE = re.compile(r"(one\s+of\s*[^\s:,]+\s*,|[<>])", re.I)
@@ -122,6 +126,11 @@ def _bound(rule: Rule, op: str, value: float) -> Rule | None:
     return Rule(rule.text, "range", low=rule.low, low_inclusive=rule.low_inclusive, high=value, high_inclusive=op == "<=")
 
 
+def _op(text: str) -> str:
+    """``>=``, ``>``, ``<=`` or ``<`` for an operator as written (``at least`` is ``>=``)."""
+    return _WORDS.get(" ".join(text.lower().split()), text)
+
+
 def _parse_clause(clause: str) -> tuple[Rule | None, str | None]:
     """(rule, problem) for one clause of a comment: (None, None) if it is plain text."""
     m = _ONE_OF.match(clause)
@@ -147,9 +156,9 @@ def _parse_clause(clause: str) -> tuple[Rule | None, str | None]:
     m = _BOUNDS.match(clause)
     if m:
         text = m["rule"].strip()
-        rule = _bound(Rule(text, "range"), m["op1"], float(m["v1"]))
+        rule = _bound(Rule(text, "range"), _op(m["op1"]), float(m["v1"]))
         if m["op2"]:
-            rule = _bound(rule, m["op2"], float(m["v2"]))
+            rule = _bound(rule, _op(m["op2"]), float(m["v2"]))
         if rule is None:
             return None, f"`{clause}`: give one lower and one upper bound, e.g. `> 0 and <= 1`"
         if rule.low is not None and rule.high is not None and rule.low > rule.high:

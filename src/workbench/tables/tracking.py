@@ -72,7 +72,10 @@ def calibration_window(ds, *, calibration_end=None, holdout_end=None) -> dict:
     e = observed_events(ds, end_ts)  # events after the observation end are ignored, as everywhere
     first = e.filter(e.event_type == "purchase").event_at.min().execute()
     if first is None or pd.isna(first):
-        raise ParameterError(f"{fn}(): dataset {ds.name!r} has no purchase events on or before its observation end {end_ts}, so there is no customer base to split into calibration and holdout")
+        raise ParameterError(
+            f"{fn}(): dataset {ds.name!r} has no purchase events on or before its observation "
+            f"end {end_ts}, so there is no customer base to split into calibration and holdout"
+        )
     first = pd.Timestamp(first).normalize()
     cal = check_date(fn, "calibration_end", calibration_end) if calibration_end not in (None, "") else first + (end - first) / 2
     cal = pd.Timestamp(cal).floor("D")
