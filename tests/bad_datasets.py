@@ -658,6 +658,29 @@ def kpi_users_1e400(folder):
     csv(folder, "kpis", kpis().assign(users=["1e400", "3"]))
 
 
+@case(("events", "amount", "must be a finite number"))
+def amounts_inf_and_minus_inf_in_parquet(folder):
+    """Both infinities: their sum is NaN, not infinity."""
+    _parquet_amounts(folder, [None, float("inf"), None, None])
+    ev = pq.read_table(folder / "events.parquet").to_pandas()
+    ev.loc[3, ["event_type", "amount"]] = ["purchase", float("-inf")]
+    pq.write_table(pa.Table.from_pandas(ev, preserve_index=False), folder / "events.parquet")
+
+
+@case()
+def amounts_whose_sum_is_too_large_for_a_float(folder):
+    """Finite amounts whose total overflows: valid (the probe's sum is only a suspicion)."""
+    _parquet_amounts(folder, [None, 1.5e308, None, None])
+    ev = pq.read_table(folder / "events.parquet").to_pandas()
+    ev.loc[3, ["event_type", "amount"]] = ["purchase", 1.5e308]
+    pq.write_table(pa.Table.from_pandas(ev, preserve_index=False), folder / "events.parquet")
+
+
+@case()
+def kpis_whose_sum_is_too_large_for_a_float(folder):
+    base(folder, kpis=kpis().assign(revenue=["1.7e308", "1.7e308"]))
+
+
 @case(("events", "amount", "values that do not parse as a float"))
 def amount_text_on_a_purchase(folder):
     base(folder, events=_amounts(None, "twelve", None, None))

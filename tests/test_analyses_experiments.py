@@ -4,7 +4,8 @@ effect sentence, on both sides of every branch; the readout end to end."""
 
 from __future__ import annotations
 
-import numpy as np
+import json
+
 import pandas as pd
 import pytest
 
@@ -90,13 +91,71 @@ def test_a_dataset_without_the_experiment_gets_a_note_not_a_crash():
     assert not study.family("binary").blocks
 
 
-def test_readout_on_the_simulated_invitation(tiny_dataset):
-    study = xr.ExperimentReadout(tiny_dataset, experiment="cocreation_invite", metrics=["feedback", "retained", "time_to_idea"])
+def test_readout_on_the_tiny_dataset_builds_every_section(tiny_dataset):
+    study = xr.ExperimentReadout(tiny_dataset, metrics=["converted", "revenue", "revenue_per_purchase", "time_to_churn"])
     answer = study.answer()
     assert "sample ratio check" in answer.sentences[0]
-    moved = xr.significant_moves(study.result.effects)
-    assert "feedback" in set(moved["metric"])  # the invitation raises taking part: planted
-    assert "invited raised submitting an idea" in answer.sentences[1]
+    assert set(study.result.arms["arm"]) == {"control", "guided", "checklist"}
     design = study.design()
-    assert any(k.startswith("experiment.feedback.invited.") for k in design.metrics)
-    assert study.family("time").figures and study.family("binary").tables
+    assert any(k.startswith("experiment.converted.guided.") for k in design.metrics)
+    assert study.family("time").figures and study.family("binary").tables and study.family("ratios").tables
+    assert study.sequential_section().figures and study.power_section().tables
+
+
+@pytest.fixture(scope="module")
+def sample_dataset(tmp_path_factory):
+    """The dataset `make run` builds (20,000 users, seed 1), with the simulator's
+    three-arm ``onboarding`` experiment and its A/A test ``aa_test``."""
+    from workbench.data.simulate import simulate
+
+    out = tmp_path_factory.mktemp("data") / "sample"
+    simulate(users=20000, seed=1, out=out, progress=False)
+    return out
+
+
+#: truth.json's outcome names -> the readout's metrics (rmst_days: restricted mean time to churn up to the horizon)
+TRUTH_METRICS = {"converted": "converted", "purchases": "purchases", "revenue": "revenue", "retained": "retained",
+                 "rmst_days": "time_to_churn"}
+
+
+def _truth(folder, experiment):
+    return json.loads((folder / "truth.json").read_text())["experiments"][experiment]
+
+
+def test_onboarding_readout_finds_the_planted_effects_with_intervals_covering_them(sample_dataset):
+    truth = _truth(sample_dataset, "onboarding")
+    # the truth is uncapped revenue at the simulator's horizon
+    study = xr.ExperimentReadout(sample_dataset, experiment="onboarding", horizon_days=truth["horizon_days"], cap_percentile=100)
+    r = study.result
+    assert not r.srm.mismatch
+    e = r.effects.set_index(["metric", "arm"])
+    checked = 0
+    for arm, effects in truth["population"]["effects"].items():
+        for name, t in effects.items():
+            row = e.loc[(TRUTH_METRICS[name], arm)]
+            # Holm's adjusted intervals are Bonferroni intervals: they cover every truth at once with >= 95%
+            assert row["adj_ci_low"] <= t["difference"] <= row["adj_ci_high"], (arm, name, t["difference"], row)
+            # and at this seed every raw 95% interval covers its truth too
+            assert row["ci_low"] <= t["difference"] <= row["ci_high"], (arm, name, t["difference"], row)
+            if t["difference"] > 0:
+                assert row["effect"] > 0, (arm, name, row["effect"])
+            checked += 1
+    assert checked == 10
+    moved = xr.significant_moves(r.effects)
+    found = set(zip(moved["metric"], moved["arm"]))
+    assert ("converted", "guided") in found  # the largest planted effect survives Holm over 24 comparisons
+    zero = {(TRUTH_METRICS[n], a) for a, d in truth["population"]["effects"].items() for n, t in d.items() if t["difference"] == 0}
+    assert not found & zero
+    assert "guided raised conversion (first purchase)" in study.answer().sentences[1]
+
+
+def test_aa_test_finds_nothing_after_correction_nor_at_any_daily_look(sample_dataset):
+    truth = _truth(sample_dataset, "aa_test")
+    assert all(t["difference"] == 0 for d in truth["population"]["effects"].values() for t in d.values())
+    study = xr.ExperimentReadout(sample_dataset, experiment="aa_test")
+    r = study.result
+    assert not r.srm.mismatch
+    assert xr.significant_moves(r.effects).empty
+    assert study.answer().sentences[1].startswith("No arm clearly moved any metric")
+    seq = r.sequential
+    assert not seq.empty and ((seq["seq_ci_low"] <= 0) & (seq["seq_ci_high"] >= 0)).all()

@@ -11,8 +11,8 @@ import sys
 import warnings
 
 import pytest
-
 from bad_datasets import CASES
+
 from workbench.cli import main
 from workbench.data import load_dataset
 from workbench.errors import DataError, DataWarning
@@ -144,9 +144,9 @@ def test_a_file_without_read_permission_is_named(unreadable):
     assert "Traceback" not in proc.stderr
 
 
-#: Parquet cases whose verdict comes from the probe's counts, minima and maxima (NaN sorts last on Spark too)
-ON_SPARK = ["amount_nan_in_parquet", "amount_inf_in_parquet", "amount_nan_on_a_cancel_in_parquet", "signup_of_the_wrong_type",
-            "empty_user_id_in_parquet", "zero_users_parquet", "amount_of_the_wrong_type", "event_type_of_the_wrong_type"]
+#: Parquet cases whose verdict comes from the probe's counts, minima, maxima and sums (NaN and infinity propagate on Spark too)
+ON_SPARK = ["amount_nan_in_parquet", "amount_inf_in_parquet", "amounts_inf_and_minus_inf_in_parquet", "amount_nan_on_a_cancel_in_parquet",
+            "signup_of_the_wrong_type", "empty_user_id_in_parquet", "zero_users_parquet", "amount_of_the_wrong_type", "event_type_of_the_wrong_type"]
 
 
 @pytest.mark.spark

@@ -137,7 +137,8 @@ def test_duplicate_user_ids(tmp_path):
 
 
 def test_timestamp_that_does_not_parse(tmp_path):
-    v = assert_violation(_broken(tmp_path, "events", lambda d: d.assign(event_at=["2024-01-01", "not a date", "2024-01-03", "2024-01-04", "2024-01-04"])), "events", "event_at", "do not parse")
+    folder = _broken(tmp_path, "events", lambda d: d.assign(event_at=["2024-01-01", "not a date", "2024-01-03", "2024-01-04", "2024-01-04"]))
+    v = assert_violation(folder, "events", "event_at", "do not parse")
     assert v.examples[0]["event_at"] == "not a date"
 
 
@@ -152,7 +153,8 @@ def test_amount_not_a_number(tmp_path):
 
 
 def test_unknown_event_type(tmp_path):
-    v = assert_violation(_broken(tmp_path, "events", lambda d: d.assign(event_type=["active", "purchase", "login", "adopted", "cancel"])), "events", "event_type", "must be one of")
+    folder = _broken(tmp_path, "events", lambda d: d.assign(event_type=["active", "purchase", "login", "adopted", "cancel"]))
+    v = assert_violation(folder, "events", "event_type", "must be one of")
     assert v.examples[0]["event_type"] == "login"
 
 
@@ -169,7 +171,8 @@ def test_amount_on_non_purchase(tmp_path):
 
 
 def test_event_before_signup(tmp_path):
-    v = assert_violation(_broken(tmp_path, "events", lambda d: d.assign(event_at=["2023-12-31", "2024-01-05", "2024-01-03", "2024-01-04", "2024-01-04"])), "events", "event_at", "before the user's signup_at")
+    folder = _broken(tmp_path, "events", lambda d: d.assign(event_at=["2023-12-31", "2024-01-05", "2024-01-03", "2024-01-04", "2024-01-04"]))
+    v = assert_violation(folder, "events", "event_at", "before the user's signup_at")
     assert v.examples[0]["user_id"] == "u1"
 
 
@@ -182,11 +185,13 @@ def test_referrer_that_does_not_exist(tmp_path):
 
 
 def test_duplicate_assignment(tmp_path):
-    assert_violation(_broken(tmp_path, "assignments", lambda d: d.assign(user_id=["u1", "u1", "u3"], assigned_at=["2024-01-01", "2024-01-02", "2024-01-03 12:00:00"])), "assignments", "experiment, user_id", "must be unique")
+    folder = _broken(tmp_path, "assignments", lambda d: d.assign(user_id=["u1", "u1", "u3"], assigned_at=["2024-01-01", "2024-01-02", "2024-01-03 12:00:00"]))
+    assert_violation(folder, "assignments", "experiment, user_id", "must be unique")
 
 
 def test_assignment_before_signup(tmp_path):
-    assert_violation(_broken(tmp_path, "assignments", lambda d: d.assign(assigned_at=["2024-01-01", "2024-01-01", "2024-01-03 12:00:00"])), "assignments", "assigned_at", "before the user's signup_at")
+    folder = _broken(tmp_path, "assignments", lambda d: d.assign(assigned_at=["2024-01-01", "2024-01-01", "2024-01-03 12:00:00"]))
+    assert_violation(folder, "assignments", "assigned_at", "before the user's signup_at")
 
 
 def test_assignment_without_control_arm(tmp_path):
@@ -241,7 +246,8 @@ def test_validation_writes_nothing(tmp_path):
 
 
 def test_cli_validate_exits_2_with_all_violations(tmp_path):
-    folder = _broken(tmp_path, "events", lambda d: d.assign(event_type=["active", "purchase", "login", "adopted", "cancel"], amount=[None, -3.0, None, None, None]))
+    folder = _broken(tmp_path, "events", lambda d: d.assign(
+        event_type=["active", "purchase", "login", "adopted", "cancel"], amount=[None, -3.0, None, None, None]))
     proc = subprocess.run([sys.executable, "-m", "workbench.cli", "validate", str(folder)], capture_output=True, text=True)
     assert proc.returncode == 2
     assert "event_type must be one of" in proc.stderr and "must be >= 0" in proc.stderr

@@ -508,6 +508,7 @@ def test_plots(readout3, data3):
     import matplotlib.pyplot as plt
 
     from workbench.plots import experiments as ep
+    from workbench.plots import style
 
     fig = ep.plot_effects(readout3)
     panels = [ax for ax in fig.axes if ax.get_visible()]
@@ -522,6 +523,21 @@ def test_plots(readout3, data3):
     fig = ep.plot_arm_survival(readout3, "time_to_churn")
     assert "restricted mean days up to 30" in _title(fig.axes[0])
     assert any(line.get_xdata()[0] == 30 for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 2)
+    # house style: shares from 0, each arm in its colour (control grey), RMST per arm in the legend
+    km = fig.axes[0]
+    assert km.get_ylim()[0] == 0 and km.yaxis.get_major_formatter()(0.5, 0) == "50%"
+    legend = {t.get_text(): matplotlib.colors.to_hex(h.get_color()) for t, h in zip(km.get_legend().get_texts(), km.get_legend().legend_handles)}
+    rm = readout3.time_to_event["time_to_churn"].rmst.set_index("arm")["rmst"]
+    assert legend[f"control: {rm['control']:.1f} days"] == style.color("control").lower()
+    fig = ep.plot_effects(readout3, metrics=["converted", "revenue", "time_to_churn"], currency="EUR")
+    conv, rev, tte = fig.axes[:3]
+    assert "EUR" in rev.get_xlabel() and "EUR per user" in _title(rev) and "percentage points" in _title(conv)
+    assert conv.xaxis.get_major_formatter()(0.02, 0) == "+2"
+    assert "days" in _title(tte)
+    thick = {round(float(np.mean(line.get_ydata())), 3): matplotlib.colors.to_hex(line.get_color()) for line in conv.get_lines()
+             if line.get_linewidth() == 5}
+    assert sorted(thick.values()) == sorted(c.lower() for c in style.colors(["checklist", "guided"]))
+    assert fig.texts[0].get_ha() == "left"  # the legend line, left-aligned like the titles
     plt.close("all")
     with pytest.raises(ParameterError, match="no sequential results"):
         ep.plot_sequential(ex.readout(data3, metrics=["revenue"]), "revenue")

@@ -13,7 +13,7 @@ import pytest
 from test_parity import spark  # noqa: F401  (the session-wide SparkSession fixture)
 
 from workbench.data import load_dataset
-from workbench.errors import ParameterError
+from workbench.errors import DataError, ParameterError
 from workbench.tables import experiments as te
 
 from test_tables import write_handmade, write_random
@@ -252,19 +252,19 @@ def test_duckdb_and_pyspark_give_the_same_experiment_tables(tmp_path, spark_con)
     from test_parity import normalised
 
     folder = write_random(tmp_path / "random", n_users=250, seed=11)
-    duck, on_spark = load_dataset(folder), load_dataset(folder, backend=spark_con)
+    duck, spark = load_dataset(folder), load_dataset(folder, backend=spark_con)  # noqa: F811
     # one metric of each kind and construct (Spark plans the 150-column aggregates of every metric slowly)
     kw = {"horizon_days": 20, "churn_after_days": 12.5, "cap_percentile": 90, "segment_by": "segment",
           "metrics": ["retained", "converted", "revenue_per_active_day", "time_to_churn", "time_to_purchase"]}
     # one per-user table per backend (cached in the engine), every aggregate from it
-    a, b = te.experiment_tables(duck, "cocreation_invite", **kw), te.experiment_tables(on_spark, "cocreation_invite", **kw)
+    a, b = te.experiment_tables(duck, "cocreation_invite", **kw), te.experiment_tables(spark, "cocreation_invite", **kw)
     for name in ("users", "arms", "arm_stats", "daily", "time_to_event", "segment_stats"):
         x, y = normalised(getattr(a, name).to_pandas()), normalised(getattr(b, name).to_pandas())
         pd.testing.assert_frame_equal(x, y, check_exact=False, rtol=1e-9, atol=1e-9, obj=name)
 
 
 @pytest.fixture(scope="module")
-def spark_con(spark):  # noqa: F811 - the imported fixture
+def spark_con(spark):  # noqa: F811
     import ibis
 
     return ibis.pyspark.connect(spark)
@@ -288,5 +288,5 @@ def test_an_attribute_named_like_a_metric_is_refused(tmp_path):
     for name, df in tables.items():
         df.to_parquet(tmp_path / f"{name}.parquet", index=False)
     (tmp_path / "dataset.yml").write_text(yaml.safe_dump({"name": "clash", "observation_end": "2024-03-31"}))
-    with pytest.raises(ParameterError, match=r"user attribute\(s\) 'revenue' of dataset 'clash' clash with the experiment table's own"):
-        te.experiment_users(load_dataset(tmp_path), "cocreation_invite")
+    with pytest.raises(DataError, match=r"users.revenue: attribute name revenue is used by the analysis tables .* rename it"):
+        load_dataset(tmp_path)  # refused when the dataset is loaded (docs/dataset-contract.md), before any table

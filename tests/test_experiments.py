@@ -168,6 +168,33 @@ def test_power_mde_round_trip():
         ex.power_mde(n_per_arm=1.5, baseline_rate=0.5)
 
 
+
+def test_invitation_plots_in_the_house_style():
+    """Rates from 0, arms in their role colours, differences in points, left-aligned titles."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workbench.plots import experiments as ep
+    from workbench.plots import style
+
+    df = draw_experiment(6000, seed=11)
+    itt = ex.itt_retention(df)
+    fig = ep.plot_experiment(itt, cace=ex.cace(df), truth={"itt": 0.032, "cace": 0.08})
+    bars, effects = fig.axes
+    assert bars.get_ylim()[0] == 0 and bars.get_title(loc="left") == "Retention by arm"
+    assert [matplotlib.colors.to_hex(p.get_facecolor()) for p in bars.patches][0] == style.color("control").lower()
+    assert bars.yaxis.get_major_formatter()(0.6, 0) == "60%"
+    assert effects.xaxis.get_major_formatter()(0.032, 0) == "+3.2"
+    assert "percentage points" in effects.get_xlabel()
+    fig = ep.plot_power(ex.power_mde(n_per_arm=5000, baseline_rate=0.6), observed=0.03)
+    ax = fig.axes[0]
+    assert ax.get_ylim()[0] == 0 and "points" in ax.get_ylabel()
+    assert ax.xaxis.get_major_formatter()(10000, 0) == "10,000"
+    plt.close("all")
+
+
 # ----------------------------------------------------------------- arms and names
 def test_missing_control_arm_is_a_clear_error():
     df = draw_experiment(1000, seed=9)

@@ -19,7 +19,6 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 #: ``dataset``, which always points at it); notebooks not listed use defaults
 SMALL = {
     "data_overview": {"period": "month", "max_cohorts": 6, "max_periods": 6},
-    "experiment_readout": {"experiment": "cocreation_invite"},
 }
 
 

@@ -12,24 +12,38 @@ import pytest
 
 from workbench import tables as wt
 from workbench.data import load_dataset
-from workbench.data.contract import RESERVED_ATTRIBUTES, RESERVED_PREFIX
+from workbench.data.contract import RESERVED_ATTRIBUTES, RESERVED_INFIX, RESERVED_PREFIXES, reserved
 from workbench.errors import DataError
+from workbench.tables import experiments as xt
 from workbench.tables.common import attribute_columns
 
 PROBE = "zz_probe"
 
 
 def calls(ds, strata=()):
-    """Every analysis table, with the options that change which columns it builds."""
+    """Every analysis table, with the options that change which columns it
+    builds; ``strata`` (attribute names) go wherever a table takes attributes
+    as strata, covariates or a segment."""
     experiment = ds.assignments.experiment.execute().iloc[0]
     out = {}
     for name, fn in wt.TABLE_FUNCTIONS.items():
         out[name] = fn(ds, experiment) if name == "experiment_outcomes" else fn(ds)
     out["referrals by period"] = wt.referrals(ds, period_days=30)
     out["risk_sets by attribute"] = wt.risk_sets(ds, strata=("segment", *strata))
+    out["dose_risk_sets by attribute"] = wt.dose_risk_sets(ds, strata=("segment", *strata))
     out["conversion_risk_sets by attribute"] = wt.conversion_risk_sets(ds, strata=strata)
+    out["landmark_risk_sets by attribute"] = wt.landmark_risk_sets(ds, covariates=("segment", *strata))
+    out["landmark_users by attribute"] = wt.landmark_users(ds, covariates=("segment", *strata))
+    out["referral_counts by attribute"] = wt.referral_counts(ds, strata=("segment", *strata))
+    out["repeat_summary by attribute"] = wt.repeat_summary(ds, covariates=("exposed", *strata))
+    out["repeat_summary_compressed by attribute"] = wt.repeat_summary_compressed(ds, covariates=("exposed", *strata))
     out["repeat_tracking"] = wt.repeat_tracking(ds)
     out["subscription_survivors"] = wt.subscription_survivors(ds)
+    for fn in (xt.experiment_users, xt.experiment_arms, xt.experiment_time_to_event):
+        out[fn.__name__] = fn(ds, experiment)
+    out["experiment_daily capped"] = xt.experiment_daily(ds, experiment, cap_percentile=99)
+    segment = strata[0] if strata else "segment"
+    out["experiment_arm_stats by segment"] = xt.experiment_arm_stats(ds, experiment, cap_percentile=99, segment_by=segment)
     return out
 
 
@@ -60,9 +74,13 @@ def test_the_reserved_list_is_exactly_what_the_tables_put_beside_attributes(tiny
     for expr in calls(ds, strata=(PROBE,)).values():
         seen |= names_beside_attributes(expr)
     own = set(ds.users.columns)  # the users' contract columns and attributes
-    added = {n for n in seen - own if not n.startswith(RESERVED_PREFIX)}
+    by_pattern = {n for n in seen - own if n.startswith(RESERVED_PREFIXES) or RESERVED_INFIX in n}
+    added = seen - own - by_pattern
     assert added - RESERVED_ATTRIBUTES == set(), "tables add columns beside the attributes that are not reserved"
     assert RESERVED_ATTRIBUTES - added == set(), "reserved names no table uses any more: drop them from the list"
+    for prefix in RESERVED_PREFIXES:
+        assert any(n.startswith(prefix) for n in by_pattern), f"no table uses the reserved prefix {prefix} any more"
+    assert any(RESERVED_INFIX in n for n in by_pattern)
 
 
 def test_attributes_named_like_any_table_column_are_refused_or_work(tiny_dataset, tmp_path):
@@ -71,8 +89,8 @@ def test_attributes_named_like_any_table_column_are_refused_or_work(tiny_dataset
     for expr in calls(ds).values():
         outputs |= set(expr.columns)
     outputs -= set(ds.users.columns)  # the users columns themselves: contract columns and attributes
-    refused = sorted(outputs & RESERVED_ATTRIBUTES)
-    allowed = sorted(outputs - RESERVED_ATTRIBUTES)
+    refused = sorted(reserved(outputs))
+    allowed = sorted(outputs - set(refused))
     assert len(refused) >= 20 and len(allowed) >= 20
 
     folder = with_attributes(tiny_dataset, tmp_path / "refused", **{n: 1.0 for n in refused})

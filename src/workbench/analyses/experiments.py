@@ -150,10 +150,10 @@ class ExperimentReadout:
         if e.empty:
             return s.note(f"No {title.lower()} were estimated (the dataset lacks their events, or they were not chosen).")
         if name == "time":
-            for metric, res in self.result.time_to_event.items():
+            for metric in self.result.time_to_event:
                 s.figure(plots.plot_arm_survival(self.result, metric))
         else:
-            s.figure(plots.plot_effects(self.result, metrics=list(dict.fromkeys(e["metric"]))))
+            s.figure(plots.plot_effects(self.result, metrics=list(dict.fromkeys(e["metric"])), currency=self.currency))
         s.table(effects_table(e, self.currency, self.correction))
         for _, row in e.iterrows():
             s.finding(effect_sentence(row, self.correction, self.currency))
@@ -173,7 +173,7 @@ class ExperimentReadout:
         fixed = r.effects[~r.effects["metric"].isin(FAMILIES["time"])]
         pick = moved[~moved["metric"].isin(FAMILIES["time"])] if not moved.empty else fixed
         for metric in list(dict.fromkeys(pick["metric"]))[:2]:
-            s.figure(plots.plot_sequential(r, metric))
+            s.figure(plots.plot_sequential(r, metric, currency=self.currency))
         s.finding(sequential_sentence(moved, r.effects))
         return s
 
@@ -302,9 +302,11 @@ def effect_sentence(row, correction: str, currency=None) -> str:
             f"({fmt.interval(row['ci_low'], row['ci_high'], lambda v: value_text(m, v, currency))}"
             + (f"; {fmt.signed_percent(row['relative_effect'])} relative" if np.isfinite(row["relative_effect"]) else "") + ")")
     if adj:
-        return head + f": {direction(m, row['effect'])}, {good_or_bad(m, row['effect'])}, and it holds after adjustment ({fmt.p_is(row['p_adjusted'], 'adjusted p')})."
+        return (head + f": {direction(m, row['effect'])}, {good_or_bad(m, row['effect'])}, and it holds after adjustment "
+                f"({fmt.p_is(row['p_adjusted'], 'adjusted p')}).")
     if raw and correction != "none":
-        return head + f": it looks like an effect on its own ({fmt.p_is(row['p_value'])}) but not after adjusting for the many comparisons ({fmt.p_is(row['p_adjusted'], 'adjusted p')})."
+        return (head + f": it looks like an effect on its own ({fmt.p_is(row['p_value'])}) but not after adjusting for the many "
+                f"comparisons ({fmt.p_is(row['p_adjusted'], 'adjusted p')}).")
     return head + ": no clear effect."
 
 
@@ -322,7 +324,8 @@ def effects_table(e: pd.DataFrame, currency, correction: str) -> pd.DataFrame:
     rows = []
     for _, r in e.iterrows():
         m = r["metric"]
-        row = {"metric": METRICS[m][0] + (" (restricted mean)" if kind(m) == "days" else ""), "arm": str(r["arm"]), "control": level_text(m, r["control_value"], currency),
+        row = {"metric": METRICS[m][0] + (" (restricted mean)" if kind(m) == "days" else ""), "arm": str(r["arm"]),
+               "control": level_text(m, r["control_value"], currency),
                "arm value": level_text(m, r["arm_value"], currency), "effect": value_text(m, r["effect"], currency),
                "95% CI": f"{value_text(m, r['ci_low'], currency)} to {value_text(m, r['ci_high'], currency)}",
                "relative": fmt.signed_percent(r["relative_effect"]), "p": fmt.p_value(r["p_value"])}

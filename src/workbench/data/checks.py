@@ -2,7 +2,8 @@
 :mod:`workbench.data.contract`, every violation at once.
 
 Cost: each table is read once for a probe, one aggregate query of cheap
-values (counts of values, minima, maxima; events grouped by type,
+values (counts of values, minima, maxima, sums of numbers, whose NaN or
+infinity shows a value that is not finite; events grouped by type,
 assignments by experiment) from which every rule of its own columns is
 judged; the rules against users (user exists, not before signup) take one
 join, which probes the columns it reads too. Rows are counted, and example
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Callable
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from workbench.data import parsing
@@ -196,6 +198,8 @@ def _probe(t: OpenTable, by: str | None = None, smallest: tuple[str, ...] = (), 
             probe[f"nr_{name}"] = t.rel[name].count()
         if col.dtype == "float" or name in smallest:
             probe[f"min_{name}"] = v.min()
+        if col.dtype == "float":  # NaN or infinity make the sum so (never answered from statistics)
+            probe[f"sum_{name}"] = v.sum()
         if col.dtype == "timestamp":
             probe[f"max_{name}"] = v.max()
     return probe
@@ -226,8 +230,10 @@ def _column_rules(t: OpenTable, show: list[str], end, *, by: str | None = None, 
                 "must be a finite number: NaN, infinity and numbers too large for a float (e.g. 1e309) "
                 "are not values; leave the cell empty where there is none"
             )
-            # counted in the probe: minima and maxima cannot show a NaN, as Parquet statistics leave NaN out
-            rules.append(_Rule(t.name, name, rule, v.isnan() | _infinite(v), [*show, name]))
+            # suspected from the sum, not the minimum or maximum: Parquet statistics, which an engine may
+            # answer those from, leave NaN out; a sum past the largest float (finite values) is counted too
+            suspect = lambda d, k=name: not np.isfinite(pd.to_numeric(d.loc[_given(d, k), f"sum_{k}"])).all()  # noqa: E731
+            rules.append(_Rule(t.name, name, rule, v.isnan() | _infinite(v), [*show, name], suspect))
             if col.minimum is not None:
                 below = (v < col.minimum) & ~_infinite(v)
                 below = below if minimum_where is None else below & minimum_where

@@ -11,13 +11,14 @@ scan of the rows.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import ibis
 
 from workbench.data import parsing
-from workbench.data.contract import RESERVED_ATTRIBUTES, RESERVED_PREFIX, TABLES, reserved
+from workbench.data.contract import RESERVED_ATTRIBUTES, RESERVED_INFIX, RESERVED_PREFIXES, TABLES, reserved
 from workbench.data.files import read_table
 from workbench.errors import Violation
 
@@ -130,10 +131,12 @@ def _reserved_attributes(columns: list[str]) -> list[Violation]:
     if not clash:
         return []
     many = len(clash) > 1
+    rename = "user_" + re.sub("_{2,}", "_", clash[0])
     rule = (
         f"attribute name{'s' if many else ''} {', '.join(clash)} {'are' if many else 'is'} used by the analysis tables for "
-        f"their own columns: rename {'them' if many else 'it'} in users (e.g. {clash[0]} to user_{clash[0]}). "
-        f"Reserved: {', '.join(sorted(RESERVED_ATTRIBUTES))}, and any name starting with {RESERVED_PREFIX}"
+        f"their own columns: rename {'them' if many else 'it'} in users (e.g. {clash[0]} to {rename}). "
+        f"Reserved: {', '.join(sorted(RESERVED_ATTRIBUTES))}, any name starting with {', '.join(RESERVED_PREFIXES)} "
+        f"and any name holding {RESERVED_INFIX}"
     )
     return [Violation("users", ", ".join(clash), rule, 0)]
 

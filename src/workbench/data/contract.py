@@ -89,22 +89,35 @@ COMPANION_FILES = ("truth.json", "README.md", "SOURCE.md")
 #: Names the analysis tables (workbench.tables) give to columns that sit next
 #: to the user attributes, or join them: an attribute of the same name would
 #: clash ("Duplicate column name") or be silently shadowed. Validation refuses
-#: users columns with these names, or starting with RESERVED_PREFIX.
-#: tests/test_reserved_names.py fails when a table adds a column not listed.
+#: users columns with these names, starting with one of RESERVED_PREFIXES or
+#: holding RESERVED_INFIX (the experiment tables' <metric>__<sum> columns), and
+#: the tables check strata and covariates against the same rule (reserved()).
+#: tests/test_reserved_names.py fails when a table adds a column not covered.
 RESERVED_ATTRIBUTES = frozenset(
     """
-    adopted_s arm asg_s assigned_at at_risk cancel_at churn_cause churned
-    cocreated_before_conversion converted days_to_convert dose dur_s duration end_at
-    event events exp_s exposed exposure_days feedback_s first_adopted_at
-    first_exp_at first_feedback_at first_purchase_at is_last landmark last_at n
-    next_s obs_s observed observed_days period pre_activity purchase_s referrals
-    retained signup_s start start_s stop stop_s t_s tenure_bin took_part
-    user_id_right
+    T T_d _events active_days adopted adopted_s arm asg_s assigned_at at_risk
+    cancel_at churn_cause churn_days churn_event churned cocreated_before_conversion
+    converted customer_at_assignment day days_to_convert dose dur_s duration end_at
+    event events exp_s exposed exposure_days feedback feedback_s first_adopted_at
+    first_day first_exp_at first_feedback_at first_purchase_at first_purchase_s
+    first_spend fol_s followup_days frequency frequency_holdout frequency_holdout_sq_sum
+    frequency_holdout_sum idea_days idea_event idea_s is_last known_retained_s known_s
+    landmark last_at last_day last_days level metric monetary_holdout monetary_value
+    duration_holdout n n_days next_s obs_s observed observed_days period pre_active
+    pre_active_days pre_adopted pre_feedback pre_purchases pre_revenue pre_activity
+    purchase_days purchase_event purchase_s purchases recency recency_d referrals
+    retained retained_observed revenue signup_s spend_cal start start_s stop stop_s
+    t_s tenure_bin took_part user_id_right users
     """.split()
 )
+#: the tables' internal prefix (every table may use it for working columns)
 RESERVED_PREFIX = "wb_"
+#: prefixes of whole families of table columns: wb_ (working columns), w_ and
+#: p_ (an experiment's window and pre-window counts), cap_ (caps), sum_ (sums)
+RESERVED_PREFIXES = (RESERVED_PREFIX, "w_", "p_", "cap_", "sum_")
+RESERVED_INFIX = "__"
 
 
 def reserved(names) -> list[str]:
     """The names among ``names`` that a user attribute may not have."""
-    return [n for n in names if n in RESERVED_ATTRIBUTES or n.startswith(RESERVED_PREFIX)]
+    return [n for n in names if n in RESERVED_ATTRIBUTES or n.startswith(RESERVED_PREFIXES) or RESERVED_INFIX in n]

@@ -65,10 +65,11 @@ def _at_risk_table(ax_table, curves, colors, labels=None):
 
 
 def plot_survival_curves(curves, *, title: str | None = None, labels: dict | None = None, bands: bool = True,
-                         at_risk: bool = True, figsize=(8, 5)) -> Figure:
+                         at_risk: bool = True, figsize=(8, 5), palette=None) -> Figure:
     """Kaplan-Meier retention curves (a :class:`~workbench.models.survival.SurvivalCurves`)
     with pointwise confidence bands and the number at risk under the plot;
-    the log-rank p-value in the legend title when there is one."""
+    the log-rank p-value in the legend title when there is one. ``palette``:
+    one colour per group, in the curves' group order (default: seaborn's)."""
     groups = list(curves.at_risk.index)
     n_rows = len(groups)
     if at_risk:
@@ -77,7 +78,7 @@ def plot_survival_curves(curves, *, title: str | None = None, labels: dict | Non
         fig.subplots_adjust(left=0.2)
     else:
         fig, ax = plt.subplots(figsize=figsize)
-    colors = _draw_curves(ax, curves, bands=bands, labels=labels)
+    colors = _draw_curves(ax, curves, bands=bands, labels=labels, palette=palette)
     origin = "signup" if curves.time_origin == "signup" else curves.time_origin
     ax.set_ylabel("share still retained")
     ax.set_title(_safe(title or curves.label))

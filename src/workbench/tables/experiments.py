@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import ibis
 
+from workbench.data.contract import reserved
 from workbench.errors import ParameterError
 from workbench.tables.common import (
     DAY,
@@ -202,7 +203,7 @@ def _check_segment(table_fn: str, ds, segment_by) -> str | None:
             f"{table_fn}(): segment_by={segment_by!r} is not a user attribute of dataset {ds.name!r} "
             f"(attributes: {', '.join(available) or 'none'}); pass one of them, or segment_by=None"
         )
-    if segment_by in ("arm", "metric", "day", "event", "users", "n") or segment_by in SUMS + CAPS:
+    if reserved([segment_by]):  # refused by validation too; the list is the contract's
         raise ParameterError(f"{table_fn}(): segment_by={segment_by!r} clashes with the table's own columns; rename that attribute")
     return segment_by
 
@@ -224,7 +225,7 @@ def _user_rows(ds, table_fn: str, experiment: str, horizon_days, churn: str, chu
     a = a.select("user_id", "arm", "assigned_at", asg_s=seconds(a.assigned_at))
     a = a.filter(a.asg_s <= end_s)  # assignments after the observation end are not observed yet
     attrs = attribute_columns(ds)
-    clash = [c for c in attrs if c in USER_COLUMNS or c in INTERNAL_COLUMNS or c.startswith(("w_", "p_", "wb_", "cap_"))]
+    clash = reserved(attrs)  # refused by validation too; the list is the contract's
     if clash:
         raise ParameterError(f"{table_fn}(): user attribute(s) {', '.join(map(repr, clash))} of dataset {ds.name!r} clash with "
                              "the experiment table's own columns; rename them in the users table")
@@ -324,9 +325,6 @@ def _user_rows(ds, table_fn: str, experiment: str, horizon_days, churn: str, chu
     return out
 
 
-#: working columns of the per-user table (besides USER_COLUMNS)
-INTERNAL_COLUMNS = ("asg_s", "signup_s", "dur_s", "churned", "first_purchase_s", "idea_s", "known_s", "known_retained_s",
-                    "start_s", "day", "hours", "event", "users", "metric", "n")
 USER_COLUMNS = (
     "user_id", "arm", "assigned_at", "followup_days", "observed", "retained_observed", "customer_at_assignment",
     "retained", "converted", "feedback", "adopted", "purchases", "revenue", "active_days",
@@ -424,7 +422,7 @@ def _wide_sums(rows: ibis.Table, keys: list[str], metrics: list[str], capped: bo
         n_col = f"{name}__n"
         aggs[n_col] = rows.count(where=inc).cast("int64")
 
-        def total(expr, label):
+        def total(expr, label, name=name, inc=inc):
             aggs[f"{name}__{label}"] = expr.sum(where=inc)
             return f"{name}__{label}"
 
@@ -458,7 +456,7 @@ def _long(wide: ibis.Table, keys: list[str], fields: dict) -> ibis.Table:
         n = wide[f["n"]]
         vals = {"metric": ibis.literal(name), "n": n}
 
-        def get(label):
+        def get(label, f=f, n=n):
             ref = f[label]
             if ref is None:
                 return n.cast("float64")

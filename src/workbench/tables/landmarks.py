@@ -49,8 +49,6 @@ def _at_landmarks(ds, table_fn, landmarks, exposure, churn, churn_after_days, co
     check_choice(table_fn, "exposure", exposure, EXPOSURES)
     lm_days = _check_landmarks(table_fn, landmarks)
     covariates = check_strata(table_fn, ds, covariates)
-    if "landmark" in covariates:
-        raise ParameterError(f"{table_fn}(): a users attribute named 'landmark' clashes with the table's own column; rename it")
     life = lifetimes(ds, table_fn, churn=churn, churn_after_days=churn_after_days, exposure=exposure)
     marks = ibis.memtable(pd.DataFrame({"landmark": lm_days, "wb_lm_s": [round(d * DAY) for d in lm_days]}))
     j = life.cross_join(marks)

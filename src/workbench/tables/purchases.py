@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ibis
 
+from workbench.data.contract import reserved
 from workbench.errors import ParameterError
 from workbench.tables.common import (
     EXPOSURES,
@@ -119,8 +120,6 @@ def _days_per_customer(ds, calibration_end, holdout_end, table_fn):
 
 #: the covariate computed in the engine (not a users column)
 EXPOSED = "exposed"
-_OWN_COLUMNS = ("user_id", "first_purchase_at", "frequency", "recency", "T", "monetary_value", "frequency_holdout",
-                "monetary_holdout", "duration_holdout", "n", "frequency_holdout_sum", "frequency_holdout_sq_sum")
 
 
 def _check_covariates(ds, covariates, exposure, fn) -> list[str]:
@@ -138,7 +137,7 @@ def _check_covariates(ds, covariates, exposure, fn) -> list[str]:
             f"{fn}(): covariates {', '.join(map(repr, unknown))} are neither user attributes of dataset {ds.name!r} "
             f"({', '.join(available) or 'none'}) nor {EXPOSED!r} (a co-creator by the calibration end)"
         )
-    clash = [c for c in covariates if c in _OWN_COLUMNS]
+    clash = reserved(c for c in covariates if c != EXPOSED)  # refused by validation too; the list is the contract's
     if clash:
         raise ParameterError(f"{fn}(): covariates {clash} clash with the table's own columns; rename that attribute")
     if len(set(covariates)) != len(covariates):

@@ -318,8 +318,6 @@ def dose_risk_sets(
         raise ParameterError(f"dose_risk_sets(): max_dose must be a positive whole number, got {max_dose!r}")
     bin_s = bin_seconds("dose_risk_sets", bin_days)
     strata = check_strata("dose_risk_sets", ds, strata)
-    if "dose" in strata:
-        raise ParameterError("dose_risk_sets(): a users attribute named 'dose' clashes with the table's own column; rename it")
     life = lifetimes(ds, "dose_risk_sets", churn=churn, churn_after_days=churn_after_days)
     end = observation_end(ds, "dose_risk_sets")
     ev = observed_events(ds, end)

@@ -35,7 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import optimize
 
 from workbench.data.contract import CONTROL_ARM
 from workbench.models.experiments.effects import difference, quantile
