@@ -116,7 +116,14 @@ def run_workbench(df: pd.DataFrame, model: str) -> dict:
     t0, c0 = time.perf_counter(), time.process_time()
     res = fit(df[cols])
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"seconds": seconds, "cpu_seconds": cpu, "params": res.values.tolist(), "patterns": res.patterns, "loglik": res.loglik, "se": res.params["std_err"].tolist()}
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "params": res.values.tolist(),
+        "patterns": res.patterns,
+        "loglik": res.loglik,
+        "se": res.params["std_err"].tolist(),
+    }
 
 
 def patterns(df: pd.DataFrame) -> pd.DataFrame:
@@ -238,8 +245,13 @@ def main(argv=None) -> int:
                 }
             )
             r = rows[-1]
-            print(f"  weighted: workbench {r['workbench_weighted_cpu_s']:.2f}s cpu, lifetimes {r['lifetimes_weighted_cpu_s']:.2f}s, x{r['speedup_weighted']:.1f}; "
-                  f"raw: x{r['speedup_raw']:.1f}; max rel diff {r['max_rel_diff']:.2e}", file=sys.stderr, flush=True)
+            print(
+                f"  weighted: workbench {r['workbench_weighted_cpu_s']:.2f}s cpu, lifetimes "
+                f"{r['lifetimes_weighted_cpu_s']:.2f}s, x{r['speedup_weighted']:.1f}; "
+                f"raw: x{r['speedup_raw']:.1f}; max rel diff {r['max_rel_diff']:.2e}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     table = pd.DataFrame(rows)
     show = table[["input", "model", "customers", "patterns", "workbench_weighted_cpu_s", "lifetimes_weighted_cpu_s", "speedup_weighted",
@@ -251,7 +263,10 @@ def main(argv=None) -> int:
         print(f"{r['input']} / {r['model']}: workbench {r['params_workbench']}  lifetimes {r['params_lifetimes']}")
     print()
     for r in rows:
-        print(f"{r['input']} / {r['model']}: weighted-fit CPU seconds per run: workbench {r['workbench_weighted_cpu_runs']}  lifetimes {r['lifetimes_weighted_cpu_runs']}")
+        print(
+            f"{r['input']} / {r['model']}: weighted-fit CPU seconds per run: workbench "
+            f"{r['workbench_weighted_cpu_runs']}  lifetimes {r['lifetimes_weighted_cpu_runs']}"
+        )
     print(
         f"\nmethod: weighted = both fit the same unique (frequency, recency, T) patterns with customer counts; CPU seconds, "
         f"median of {max(args.repeat, 1)} timings a side (raw rows: one timing). Timed: the workbench's fit_bgnbd/fit_pareto_nbd "

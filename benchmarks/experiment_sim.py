@@ -194,7 +194,7 @@ def truth(design: Design | None = None, horizon: float = 30.0) -> dict:
         conv = c / (c + r) * (1 - np.exp(-(c + r) * H))
         purchases = conv + d.repeat_rate * ((1 - np.exp(-r * H)) / r - (1 - np.exp(-(r + c) * H)) / (r + c))
 
-        def rmst_first(k):
+        def rmst_first(k, r=r, H=H):
             return H - k / (k + r) * (H - (1 - np.exp(-(k + r) * H)) / (k + r))
 
         out[a] = {

@@ -209,7 +209,9 @@ def test_bgnbd_likelihood_equals_direct_formula_incl_hundreds_of_purchases():
     r, al, a, b = params
     B = special.beta
     x1, tx1, T1 = 2, 10.0, 30.0
-    plain = B(a, b + x1) / B(a, b) * special.gamma(r + x1) * al**r / (special.gamma(r) * (al + T1) ** (r + x1)) + B(a + 1, b + x1 - 1) / B(a, b) * special.gamma(r + x1) * al**r / (special.gamma(r) * (al + tx1) ** (r + x1))
+    plain = B(a, b + x1) / B(a, b) * special.gamma(r + x1) * al**r / (special.gamma(r) * (al + T1) ** (r + x1)) + B(a + 1, b + x1 - 1) / B(
+        a, b
+    ) * special.gamma(r + x1) * al**r / (special.gamma(r) * (al + tx1) ** (r + x1))
     assert bgnbd_loglik(params, [x1], [tx1], [T1])[0] == pytest.approx(math.log(plain), rel=1e-12)
 
 
@@ -362,8 +364,12 @@ def test_predictions_agree_with_lifetimes(cdnow_summary, cdnow_bg, cdnow_pn, cdn
     lp = lifetimes.ParetoNBDFitter()
     lp.params_ = pd.Series(dict(zip(["r", "alpha", "s", "beta"], cdnow_pn.values)))
     for t in (1.0, 39.0):
-        np.testing.assert_allclose(cdnow_bg.expected_purchases(cdnow_summary, t=t), lb.conditional_expected_number_of_purchases_up_to_time(t, f, r, T), rtol=1e-9)
-        np.testing.assert_allclose(cdnow_pn.expected_purchases(cdnow_summary, t=t), lp.conditional_expected_number_of_purchases_up_to_time(t, f, r, T), rtol=1e-9)
+        np.testing.assert_allclose(
+            cdnow_bg.expected_purchases(cdnow_summary, t=t), lb.conditional_expected_number_of_purchases_up_to_time(t, f, r, T), rtol=1e-9
+        )
+        np.testing.assert_allclose(
+            cdnow_pn.expected_purchases(cdnow_summary, t=t), lp.conditional_expected_number_of_purchases_up_to_time(t, f, r, T), rtol=1e-9
+        )
     np.testing.assert_allclose(cdnow_bg.probability_alive(cdnow_summary), lb.conditional_probability_alive(f, r, T), atol=1e-12)
     np.testing.assert_allclose(cdnow_pn.probability_alive(cdnow_summary), lp.conditional_probability_alive(f, r, T), atol=1e-12)
     # CLV with lifetimes' conventions: 4.345-week months, a monthly rate of 1%

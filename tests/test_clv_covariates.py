@@ -12,13 +12,14 @@ import pandas as pd
 import pytest
 from statsmodels.tools import numdiff
 
-from test_tables import random_tables
 from workbench.data import load_dataset
 from workbench.data.simulator.draws import simulate_bgnbd_covariate_summary, simulate_pareto_nbd_covariate_summary
 from workbench.errors import DataError, ModelError, ParameterError
 from workbench.models.clv import BGNBDResult, fit_bgnbd, fit_mbgnbd, fit_pareto_nbd, rfm_arrays
 from workbench.models.clv.counting import group_params
 from workbench.tables import repeat_summary, repeat_summary_compressed
+
+from test_tables import random_tables
 
 BG = dict(r=0.25, alpha=4.0, a=0.8, b=2.5)
 PN = dict(r=0.55, alpha=10.5, s=0.6, beta=11.5)
@@ -88,7 +89,9 @@ def test_a_covariate_without_an_effect_is_not_significant():
 
 def test_pareto_nbd_recovers_planted_effects():
     rng = np.random.default_rng(33)
-    s = _whole_days(simulate_pareto_nbd_covariate_summary(20_000, T=_days(rng, 20_000), seed=rng, share=0.4, g_rate=math.log(1.5), g_dropout=math.log(0.5), **PN))
+    s = _whole_days(
+        simulate_pareto_nbd_covariate_summary(20_000, T=_days(rng, 20_000), seed=rng, share=0.4, g_rate=math.log(1.5), g_dropout=math.log(0.5), **PN)
+    )
     res = fit_pareto_nbd(s, covariates="z")
     for (param, term), g in {("alpha", "z=1"): math.log(1.5), ("beta", "z=1"): math.log(0.5)}.items():
         row = res.coefficients.loc[(param, term)]
@@ -103,7 +106,9 @@ def test_predictions_use_each_levels_parameters(planted_bg, planted_bg_fit):
     ent = res.covariates.levels.index[res.covariates.levels.segment == "enthusiast"][0]
     gamma = res.coefficients.estimate
     np.testing.assert_allclose(P[ref], res.values)
-    np.testing.assert_allclose(P[ent], res.values * np.exp([0.0, -gamma[("alpha", "segment=enthusiast")], gamma[("a", "segment=enthusiast")], gamma[("b", "segment=enthusiast")]]))
+    np.testing.assert_allclose(
+        P[ent], res.values * np.exp([0.0, -gamma[("alpha", "segment=enthusiast")], gamma[("a", "segment=enthusiast")], gamma[("b", "segment=enthusiast")]])
+    )
     rows = planted_bg.head(50)
     pa = res.probability_alive(rows)
     e = res.expected_purchases(rows, t=10.0)
@@ -124,7 +129,10 @@ def test_analytic_gradient_with_covariates_matches_numerical(planted_bg):
 
     def total(th):
         P = group_params(BGNBDResult, th, rfm.covariates)
-        return sum(float(np.sum(rfm.n[rfm.g == k] * BGNBDResult.loglik_rows(P[k], BGNBDResult.prepare(rfm.x[rfm.g == k], rfm.tx[rfm.g == k], rfm.T[rfm.g == k])))) for k in range(rfm.groups))
+        return sum(
+            float(np.sum(rfm.n[rfm.g == k] * BGNBDResult.loglik_rows(P[k], BGNBDResult.prepare(rfm.x[rfm.g == k], rfm.tx[rfm.g == k], rfm.T[rfm.g == k]))))
+            for k in range(rfm.groups)
+        )
 
     num = numdiff.approx_fprime(np.array(theta), total, centered=True)
     grads = []
@@ -134,7 +142,9 @@ def test_analytic_gradient_with_covariates_matches_numerical(planted_bg):
         _, g_nat = BGNBDResult.loglik_rows(P[k], BGNBDResult.prepare(rfm.x[sel], rfm.tx[sel], rfm.T[sel]), gradient=True)
         g_log = g_nat * P[k]
         z = rfm.covariates.Z[k]
-        grads.append(np.concatenate([(rfm.n[sel] @ g_log), [-(rfm.n[sel] @ g_log[:, 1]) * z[0], (rfm.n[sel] @ g_log[:, 2]) * z[0], (rfm.n[sel] @ g_log[:, 3]) * z[0]]]))
+        grads.append(
+            np.concatenate([(rfm.n[sel] @ g_log), [-(rfm.n[sel] @ g_log[:, 1]) * z[0], (rfm.n[sel] @ g_log[:, 2]) * z[0], (rfm.n[sel] @ g_log[:, 3]) * z[0]]])
+        )
     np.testing.assert_allclose(np.sum(grads, axis=0), num, rtol=1e-6, atol=1e-4)
     # and the objective the fit maximises uses the same gradient (per customer, with the sign flipped)
     obj_grad = counting_gradient(rfm, theta)

@@ -43,7 +43,9 @@ def test_named_model_equals_the_models_called_by_hand(cdnow):
 def test_auto_chooses_on_the_holdout_and_values_as_of_its_end(cdnow):
     t = customers(cdnow, calibration_end="1997-09-30", holdout_end="1998-06-30")
     split = repeat_summary(cdnow, time_unit="week", calibration_end="1997-09-30", holdout_end="1998-06-30").to_pandas()
-    choice = choose_model({name: holdout_comparison(f(split), split) for name, f in (("bgnbd", fit_bgnbd), ("pareto_nbd", fit_pareto_nbd), ("mbgnbd", fit_mbgnbd))})
+    choice = choose_model(
+        {name: holdout_comparison(f(split), split) for name, f in (("bgnbd", fit_bgnbd), ("pareto_nbd", fit_pareto_nbd), ("mbgnbd", fit_mbgnbd))}
+    )
     label = {"bgnbd": "BG/NBD", "pareto_nbd": "Pareto/NBD", "mbgnbd": "MBG/NBD"}[choice.chosen]
     assert (t.model == label).all() and (t.as_of == pd.Timestamp("1998-06-30").date()).all()
     named = customers(cdnow, model=choice.chosen, calibration_end="1998-06-30")

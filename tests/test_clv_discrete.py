@@ -12,13 +12,13 @@ import pandas as pd
 import pytest
 from scipy import integrate, stats
 
-from test_tables import random_tables
 from workbench.data import load_dataset
 from workbench.errors import DataError, ModelError, ParameterError
 from workbench.models.clv import bgbb_loglik, fit_bgbb, fit_mbgnbd, mbgnbd_loglik
 from workbench.tables import repeat_opportunities, repeat_summary
 
 from conftest import REPO
+from test_tables import random_tables
 
 DONATIONS = REPO / "data" / "raw" / "donations" / "donations.csv"
 # Fader, Hardie and Shang (2010), the BG/BB fit to the 1995 donor cohort (6 annual opportunities)
@@ -136,7 +136,9 @@ def test_bgbb_planted_truth_and_predictions():
 
 def test_bgbb_refuses_unequal_opportunities_and_impossible_patterns(donations):
     mixed = pd.concat([donations, donations.assign(periods=7)], ignore_index=True)
-    with pytest.raises(ModelError, match=r"same number of transaction opportunities.*periods: 6 \(11,104 customers\), 7 \(11,104 customers\).*one acquisition cohort"):
+    with pytest.raises(
+        ModelError, match=r"same number of transaction opportunities.*periods: 6 \(11,104 customers\), 7 \(11,104 customers\).*one acquisition cohort"
+    ):
         fit_bgbb(mixed)
     bad = pd.DataFrame({"frequency": [3, 1, 0, 2], "recency": [2, 7, 1, 0], "periods": [6, 6, 6, 6], "weights": [1, 1, 1, 1]})
     with pytest.raises(DataError) as err:
@@ -169,7 +171,13 @@ def test_repeat_opportunities_by_hand(tmp_path):
             continue
         later = sorted(set(g.k[(g.k > k0) & (g.k <= last)]))
         rows.append((pd.Timestamp(year=k0 // 12, month=k0 % 12 + 1, day=1), len(later), (later[-1] - k0) if later else 0, last - k0))
-    ref = pd.DataFrame(rows, columns=["cohort", "frequency", "recency", "periods"]).groupby(["cohort", "frequency", "recency", "periods"]).size().rename("n").reset_index()
+    ref = (
+        pd.DataFrame(rows, columns=["cohort", "frequency", "recency", "periods"])
+        .groupby(["cohort", "frequency", "recency", "periods"])
+        .size()
+        .rename("n")
+        .reset_index()
+    )
     got["cohort"] = pd.to_datetime(got.cohort)
     pd.testing.assert_frame_equal(got, ref, check_dtype=False)
     assert got.groupby("cohort").periods.nunique().eq(1).all()  # one number of opportunities per cohort

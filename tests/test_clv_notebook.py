@@ -83,7 +83,9 @@ def one_purchase_dataset(tmp_path_factory):
     ids = [f"u{i:03d}" for i in range(60)]
     signup = pd.Timestamp("2024-01-01") + pd.to_timedelta(range(60), unit="D")
     pd.DataFrame({"user_id": ids, "signup_at": signup}).to_parquet(out / "users.parquet", index=False)
-    pd.DataFrame({"user_id": ids, "event_at": signup + pd.Timedelta(hours=5), "event_type": "purchase", "amount": 20.0}).to_parquet(out / "events.parquet", index=False)
+    pd.DataFrame({"user_id": ids, "event_at": signup + pd.Timedelta(hours=5), "event_type": "purchase", "amount": 20.0}).to_parquet(
+        out / "events.parquet", index=False
+    )
     (out / "dataset.yml").write_text(yaml.safe_dump({"name": "one-purchase", "observation_end": "2024-06-30"}))
     return out
 

@@ -30,7 +30,9 @@ def test_published_example(name, data):
     assert round(res.alpha, 3) == alpha and round(res.beta, 3) == beta
     # the log-likelihood, computed by hand from P(T = t) and S(7)
     n = np.array(data[:8], dtype=float)
-    by_hand = sum((n[t - 1] - n[t]) * math.log(sbg_churn_probability(t, res.alpha, res.beta)) for t in range(1, 8)) + n[7] * math.log(sbg_survival(7, res.alpha, res.beta))
+    by_hand = sum((n[t - 1] - n[t]) * math.log(sbg_churn_probability(t, res.alpha, res.beta)) for t in range(1, 8)) + n[7] * math.log(
+        sbg_survival(7, res.alpha, res.beta)
+    )
     assert res.loglik == pytest.approx(by_hand, rel=1e-12)
     # the projection for years 8-12 tracks what happened (the paper's point): within 10%
     proj = res.projection(periods=12)

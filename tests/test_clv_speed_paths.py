@@ -11,7 +11,7 @@ from statsmodels.tools import numdiff
 
 from workbench.data import load_dataset
 from workbench.data.simulate import simulate_bgnbd_summary, simulate_pareto_nbd_summary
-from workbench.models.clv import bgnbd, counting, fit_bgnbd, fit_pareto_nbd, rfm_arrays
+from workbench.models.clv import counting, fit_bgnbd, fit_pareto_nbd, rfm_arrays
 from workbench.models.clv.bgnbd import BGNBDResult, Rows, bgnbd_loglik, bgnbd_totals
 from workbench.models.clv.rfm import RFM, compress_rows
 from workbench.tables import repeat_summary_compressed
@@ -104,7 +104,14 @@ def test_pareto_nbd_large_table_matches_small_table_fit(drawn):
 
 @pytest.mark.parametrize(
     "params",
-    [(0.553, 10.578, 0.606, 11.669), (0.553, 11.669, 0.606, 10.578), (0.55, 10.0, 0.6, 300.0), (0.55, 300.0, 0.6, 2.0), (5.0, 0.5, 3.0, 0.01), (0.6, 10.0, 0.6, 10.0)],
+    [
+        (0.553, 10.578, 0.606, 11.669),
+        (0.553, 11.669, 0.606, 10.578),
+        (0.55, 10.0, 0.6, 300.0),
+        (0.55, 300.0, 0.6, 2.0),
+        (5.0, 0.5, 3.0, 0.01),
+        (0.6, 10.0, 0.6, 10.0),
+    ],
     ids=["cdnow", "alpha>beta", "beta>>alpha", "alpha>>beta", "large-r", "alpha=beta"],
 )
 def test_pareto_nbd_gradient_matches_numerical(cdnow_compressed, params):

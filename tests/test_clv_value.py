@@ -6,7 +6,6 @@ and nested intervals, and choose_model on every branch of its rule."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import special, stats
 
@@ -107,7 +106,14 @@ def test_clv_and_total_intervals_equal_a_bootstrap_of_both_models(fits, spend, s
         clv = (np.diff(cum, axis=1) @ disc)[inv.ravel()] * spend.spend_at(b, x, m)
         totals.append(clv.sum())
         some.append(clv[pick])
-    np.testing.assert_allclose(value.customers.clv, (np.diff(np.column_stack([np.zeros(len(u))] + [purchases._evaluate("expected", u[:, 0], u[:, 1], u[:, 2], g, t) for t in grid[1:]]), axis=1) @ disc)[inv.ravel()] * spend.expected_spend(summary), rtol=1e-10)
+    np.testing.assert_allclose(
+        value.customers.clv,
+        (np.diff(np.column_stack([np.zeros(len(u))] + [purchases._evaluate("expected", u[:, 0], u[:, 1], u[:, 2], g, t) for t in grid[1:]]), axis=1) @ disc)[
+            inv.ravel()
+        ]
+        * spend.expected_spend(summary),
+        rtol=1e-10,
+    )
     lo, hi = value.total_clv_ci
     assert _se(None, lo, hi, "log") == pytest.approx(np.log(totals).std(), rel=0.12)
     c = value.customers.iloc[pick]
@@ -134,8 +140,8 @@ def test_clv_and_total_variances_by_hand(fits, spend, summary, value):
 
     every = np.arange(len(x))
     for rows, got_lo, got_hi in ((pick, value.customers.clv_ci_low.to_numpy()[pick], value.customers.clv_ci_high.to_numpy()[pick]),):
-        Jt = numdiff.approx_fprime(purchases.theta, lambda th: np.log(dp(th, rows)), centered=True)
-        Js = numdiff.approx_fprime(spend.theta, lambda ps: np.log(spend.spend_at(ps, x[rows], m[rows])), centered=True)
+        Jt = numdiff.approx_fprime(purchases.theta, lambda th, rows=rows: np.log(dp(th, rows)), centered=True)
+        Js = numdiff.approx_fprime(spend.theta, lambda ps, rows=rows: np.log(spend.spend_at(ps, x[rows], m[rows])), centered=True)
         var = np.einsum("ij,jk,ik->i", Jt, purchases.cov, Jt) + np.einsum("ij,jk,ik->i", Js, spend.cov, Js)
         np.testing.assert_allclose(_se(None, got_lo, got_hi, "log") ** 2, var, rtol=1e-4)
     d0 = dp(purchases.theta, every)
@@ -171,7 +177,9 @@ def test_interval_properties(fits, spend, summary, value):
 
 def test_customer_table_columns(value, summary):
     t = value.customer_table()
-    assert list(t.columns) == ["user_id"] + [f"{b}{s}" for b in ("probability_alive", "expected_purchases", "expected_spend", "clv") for s in ("", "_ci_low", "_ci_high")]
+    assert list(t.columns) == ["user_id"] + [
+        f"{b}{s}" for b in ("probability_alive", "expected_purchases", "expected_spend", "clv") for s in ("", "_ci_low", "_ci_high")
+    ]
     assert len(t) == len(summary) and t.user_id.tolist() == summary.user_id.tolist()
 
 

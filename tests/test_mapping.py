@@ -216,23 +216,41 @@ def test_a_missing_credential_variable(tmp_path, monkeypatch):
     refused(folder, match=r"backend\.password_env: environment variable ACME_DB_PASSWORD is not set.*export ACME_DB_PASSWORD=")
 
 
-@pytest.mark.parametrize("change,match", [
-    (lambda m: m["source"]["events"]["columns"].update(userid="customer"), r"source\.events\.columns\.userid: not a column of the contract's events table.*did you mean user_id"),
-    (lambda m: m["source"]["events"]["event_types"].update(refund=["r"]), r"source\.events\.event_types\.refund: not a contract event type"),
-    (lambda m: m["source"]["events"]["timestamps"].update(timezone="New York"), r"source\.events\.timestamps\.timezone: 'New York' is not a known time zone"),
-    (lambda m: m["source"]["events"]["timestamps"].update(format="%m/%d/%Y %H:%M %z"), r"source\.events\.timestamps\.format: .*UTC offset"),
-    (lambda m: m["source"]["events"].update(refunds="keep"), r"source\.events\.refunds: must be net .* or drop, got 'keep'"),
-    (lambda m: m["source"]["events"].pop("refunds"), r"source\.events\.refunds: \d+ purchase row\(s\) have a negative amount.*refunds: net .* refunds: drop"),
-    (lambda m: m["source"]["events"].update(file="nope.csv"), r"source\.events\.file: no file nope\.csv in"),
-    (lambda m: m["source"]["events"].update(table="x.y"), r"source\.events: give exactly one of file: .* found file, table"),
-    (lambda m: m["source"]["events"]["columns"].pop("event_at"), r"source\.events\.columns\.event_at: the contract's event_at is not mapped"),
-    (lambda m: m["source"].update(visits={"file": "export.csv"}), r"source\.visits: not a contract table"),
-    (lambda m: m["source"]["users"].update(derive="signup_form"), r"source\.users\.derive: must be first_event"),
-    (lambda m: m.update(backend={"url": "postgresql://analyst:hunter22@db/wh"}), r"backend\.url: holds a credential \(postgresql://analyst:\*\*\*@db/wh\)"),
-    (lambda m: m.update(backend={"url": "postgresql://analyst@db/wh", "password": "hunter22"}), r"backend\.password: a password must not be written in dataset\.yml"),
-    (lambda m: m.update(backend={"url": "postgresql://analyst@db/wh", "password_env": "not a name"}), r"backend\.password_env: must be the name of an environment variable"),
-    (lambda m: m.update(backend={"spark": "local[1]", "url": "duckdb://"}), r"backend: give either url or spark, not both"),
-])
+@pytest.mark.parametrize(
+    "change,match",
+    [
+        (
+            lambda m: m["source"]["events"]["columns"].update(userid="customer"),
+            r"source\.events\.columns\.userid: not a column of the contract's events table.*did you mean user_id",
+        ),
+        (lambda m: m["source"]["events"]["event_types"].update(refund=["r"]), r"source\.events\.event_types\.refund: not a contract event type"),
+        (
+            lambda m: m["source"]["events"]["timestamps"].update(timezone="New York"),
+            r"source\.events\.timestamps\.timezone: 'New York' is not a known time zone",
+        ),
+        (lambda m: m["source"]["events"]["timestamps"].update(format="%m/%d/%Y %H:%M %z"), r"source\.events\.timestamps\.format: .*UTC offset"),
+        (lambda m: m["source"]["events"].update(refunds="keep"), r"source\.events\.refunds: must be net .* or drop, got 'keep'"),
+        (
+            lambda m: m["source"]["events"].pop("refunds"),
+            r"source\.events\.refunds: \d+ purchase row\(s\) have a negative amount.*refunds: net .* refunds: drop",
+        ),
+        (lambda m: m["source"]["events"].update(file="nope.csv"), r"source\.events\.file: no file nope\.csv in"),
+        (lambda m: m["source"]["events"].update(table="x.y"), r"source\.events: give exactly one of file: .* found file, table"),
+        (lambda m: m["source"]["events"]["columns"].pop("event_at"), r"source\.events\.columns\.event_at: the contract's event_at is not mapped"),
+        (lambda m: m["source"].update(visits={"file": "export.csv"}), r"source\.visits: not a contract table"),
+        (lambda m: m["source"]["users"].update(derive="signup_form"), r"source\.users\.derive: must be first_event"),
+        (lambda m: m.update(backend={"url": "postgresql://analyst:hunter22@db/wh"}), r"backend\.url: holds a credential \(postgresql://analyst:\*\*\*@db/wh\)"),
+        (
+            lambda m: m.update(backend={"url": "postgresql://analyst@db/wh", "password": "hunter22"}),
+            r"backend\.password: a password must not be written in dataset\.yml",
+        ),
+        (
+            lambda m: m.update(backend={"url": "postgresql://analyst@db/wh", "password_env": "not a name"}),
+            r"backend\.password_env: must be the name of an environment variable",
+        ),
+        (lambda m: m.update(backend={"spark": "local[1]", "url": "duckdb://"}), r"backend: give either url or spark, not both"),
+    ],
+)
 def test_every_mapping_rule_is_one_clear_error(tmp_path, change, match):
     folder = write_mapped_export(tmp_path / "a", users=30)
     meta = yaml.safe_load((folder / "dataset.yml").read_text())

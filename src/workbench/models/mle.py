@@ -177,7 +177,9 @@ def maximize(obj: Objective, theta0, names, func: str, *, hess0: np.ndarray | No
     elif not obj.has_grad:  # warm start, numerical gradient: BFGS from the coarse fit's curvature
         inv0 = np.linalg.inv(hess0)
         try:
-            res = optimize.minimize(obj.f, theta, jac=obj.grad, method="BFGS", options={"hess_inv0": (inv0 + inv0.T) / 2, "gtol": 1e-9, "xrtol": 1e-9, "maxiter": 200})
+            res = optimize.minimize(
+                obj.f, theta, jac=obj.grad, method="BFGS", options={"hess_inv0": (inv0 + inv0.T) / 2, "gtol": 1e-9, "xrtol": 1e-9, "maxiter": 200}
+            )
             if np.isfinite(res.fun) and res.fun <= obj.f(theta):
                 theta, message, iterations = res.x, str(res.message), int(res.nit)
         except (ValueError, np.linalg.LinAlgError):
@@ -274,7 +276,9 @@ def _finish(obj: Objective, theta, H, f, g, iterations, converged, message, name
         warnings.warn(f"{func}: the Hessian at the optimum is not positive definite; standard errors are not available.", FitWarning, stacklevel=4)
     if np.max(np.abs(g)) > 1e-6:
         converged = False
-        warnings.warn(f"{func}: the optimiser stopped with gradient {np.max(np.abs(g)):.2g} (per customer); the estimates may be imprecise.", FitWarning, stacklevel=4)
+        warnings.warn(
+            f"{func}: the optimiser stopped with gradient {np.max(np.abs(g)):.2g} (per customer); the estimates may be imprecise.", FitWarning, stacklevel=4
+        )
     return Fit(theta, cov, -f * obj.total, converged, iterations, message, H, obj.nfev)
 
 

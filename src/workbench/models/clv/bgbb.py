@@ -149,7 +149,10 @@ class BGBBResult(Result):
         return out
 
     def _repr_html_(self) -> str:
-        head = f"<strong>BGBBResult</strong> — {self.customers:,} customers over {self.periods} opportunities ({self.patterns} patterns), log-likelihood {self.loglik:,.2f}"
+        head = (
+            f"<strong>BGBBResult</strong> — {self.customers:,} customers over {self.periods} "
+            f"opportunities ({self.patterns} patterns), log-likelihood {self.loglik:,.2f}"
+        )
         return head + self.summary().to_html(float_format=lambda v: f"{v:.4g}")
 
     # ---------------------------------------------------------------- predictions at theta
@@ -157,7 +160,9 @@ class BGBBResult(Result):
     def _p_alive(theta, x, tx, n, ahead):
         alpha, beta, gamma, delta = np.exp(theta)
         ll = bgbb_loglik((alpha, beta, gamma, delta), x, tx, n)
-        return np.exp(special.betaln(alpha + x, beta + n - x) - special.betaln(alpha, beta) + special.betaln(gamma, delta + n + ahead) - special.betaln(gamma, delta) - ll)
+        return np.exp(
+            special.betaln(alpha + x, beta + n - x) - special.betaln(alpha, beta) + special.betaln(gamma, delta + n + ahead) - special.betaln(gamma, delta) - ll
+        )
 
     @staticmethod
     def _expected(theta, x, tx, n, future):
@@ -192,7 +197,9 @@ class BGBBResult(Result):
         j = np.arange(1, t + 1)
         return float(alpha / (alpha + beta) * np.exp(special.betaln(gamma, delta + j) - special.betaln(gamma, delta)).sum())
 
-    def predict(self, summary, *, t: int, level: float | None = None, frequency: str = "frequency", recency: str = "recency", periods: str = "periods") -> pd.DataFrame:
+    def predict(
+        self, summary, *, t: int, level: float | None = None, frequency: str = "frequency", recency: str = "recency", periods: str = "periods"
+    ) -> pd.DataFrame:
         """Per row: ``expected_purchases`` in the next ``t`` opportunities and ``probability_alive``
         (at the last opportunity observed), each with a delta-method interval (log and logit scale)."""
         func = "BGBBResult.predict"
@@ -217,7 +224,9 @@ def _whole(v, name, func, minimum):
     return int(v)
 
 
-def fit_bgbb(summary, *, frequency: str = "frequency", recency: str = "recency", periods: str = "periods", weights: str | None = None, level: float = 0.95) -> BGBBResult:
+def fit_bgbb(
+    summary, *, frequency: str = "frequency", recency: str = "recency", periods: str = "periods", weights: str | None = None, level: float = 0.95
+) -> BGBBResult:
     """Fit the BG/BB model by maximum likelihood on (frequency, recency, periods) patterns.
 
     ``weights``: the column of customer counts (default ``n`` when present,

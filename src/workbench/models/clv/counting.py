@@ -179,7 +179,10 @@ class CountingResult(Result):
             f"({self.repeat_customers:,} repeat, {self.patterns:,} unique patterns), log-likelihood {self.loglik:,.1f}"
         )
         if self.lr_test is not None:
-            head += f"; covariates {', '.join(self.covariates.columns)}: likelihood-ratio {self.lr_test.statistic:.2f} on {self.lr_test.df} df, p = {self.lr_test.p_value:.3g}"
+            head += (
+                f"; covariates {', '.join(self.covariates.columns)}: likelihood-ratio "
+                f"{self.lr_test.statistic:.2f} on {self.lr_test.df} df, p = {self.lr_test.p_value:.3g}"
+            )
         body = self.summary().to_html(float_format=lambda v: f"{v:.4g}")
         if self.coefficients is not None:
             body += self.coefficients.to_html(float_format=lambda v: f"{v:.4g}")

@@ -51,12 +51,10 @@ def customers(
     ``model``: ``"auto"`` (choose on a holdout, see the module docstring), ``"bgnbd"``,
     ``"pareto_nbd"`` or ``"mbgnbd"``."""
     from workbench.tables import calibration_window, repeat_summary
-    from workbench.tables.common import attribute_columns
 
     fn = "customers"
     if model not in ("auto", *PURCHASE_MODELS):
         raise ParameterError(f"{fn}(): model must be 'auto' or one of {', '.join(PURCHASE_MODELS)}, got {model!r}")
-    covariates = ("segment",) if ds.users is not None and "segment" in attribute_columns(ds) else ()
     if model == "auto":
         window = calibration_window(ds, calibration_end=calibration_end, holdout_end=holdout_end)
         cal, hold = window["calibration_end"], window["holdout_end"]
@@ -71,7 +69,10 @@ def customers(
         model, as_of = choice.chosen, hold
     else:
         if holdout_end not in (None, ""):
-            raise ParameterError(f"{fn}(): holdout_end is only used by model='auto' (to choose the model); with model={model!r} give calibration_end, the date the values are as of")
+            raise ParameterError(
+                f"{fn}(): holdout_end is only used by model='auto' (to choose the model); "
+                f"with model={model!r} give calibration_end, the date the values are as of"
+            )
         as_of = calibration_window(ds, calibration_end=calibration_end or ds.observation_end)["calibration_end"]
     value = value_as_of(ds, model=model, as_of=as_of, time_unit=time_unit, horizon=horizon, discount_rate=discount_rate, level=level)
     table = value.customer_table()

@@ -121,7 +121,9 @@ class GammaGammaResult(Result):
             out = p * (g + x * m) / (p * x + q - 1.0)
         if q <= 1 and np.any(x == 0):
             if warn:
-                warnings.warn("Gamma-Gamma: q <= 1, so the population mean spend is infinite; customers without repeat purchases get NaN.", CLVWarning, stacklevel=3)
+                warnings.warn(
+                    "Gamma-Gamma: q <= 1, so the population mean spend is infinite; customers without repeat purchases get NaN.", CLVWarning, stacklevel=3
+                )
             out = np.where(x == 0, np.nan, out)
         return out
 
@@ -138,7 +140,9 @@ class GammaGammaResult(Result):
         return pd.DataFrame({"expected_spend": v, "expected_spend_ci_low": lo, "expected_spend_ci_high": hi}, index=df.index)
 
 
-def fit_gamma_gamma(summary, *, frequency: str = "frequency", monetary_value: str = "monetary_value", weights: str | None = None, level: float = 0.95) -> GammaGammaResult:
+def fit_gamma_gamma(
+    summary, *, frequency: str = "frequency", monetary_value: str = "monetary_value", weights: str | None = None, level: float = 0.95
+) -> GammaGammaResult:
     """Fit the Gamma-Gamma spend model on repeat customers' mean spend per repeat purchase.
 
     Only rows with ``frequency > 0`` are used (the model describes the values of

@@ -145,7 +145,10 @@ def holdout_comparison(
     if holdout is None:
         holdout = next((c for c in ("frequency_holdout", "frequency_holdout_sum") if c in df.columns), None)
         if holdout is None:
-            raise ParameterError(f"{func}: the summary has no holdout purchases column (frequency_holdout or frequency_holdout_sum); build it with a holdout_end after calibration_end.")
+            raise ParameterError(
+                f"{func}: the summary has no holdout purchases column (frequency_holdout or "
+                "frequency_holdout_sum); build it with a holdout_end after calibration_end."
+            )
     actual = numeric_column(df, holdout, func, "holdout purchases column")
     n = count_weights(df, weights, func)
     if duration is None:
@@ -155,13 +158,17 @@ def holdout_comparison(
     else:
         dur = np.full(len(df), nonnegative(duration, "duration", func))
     if not np.all(np.isfinite(dur)) or (dur <= 0).all():
-        raise ModelError(f"{func}: the holdout period is empty (duration {np.nanmax(dur) if len(dur) else 0:g}); choose a calibration_end before the end of the data.")
+        raise ModelError(
+            f"{func}: the holdout period is empty (duration {np.nanmax(dur) if len(dur) else 0:g}); choose a calibration_end before the end of the data."
+        )
     rfm = rfm_arrays(df, frequency=frequency, recency=recency, T=T, weights=None, func=func, compress=False)
     g = np.zeros(len(df), dtype=np.int64) if purchases.covariates is None else purchases.covariates.groups_of(df, func)
     expected = np.empty(len(df))
     for d in np.unique(dur):
         sel = dur == d
-        expected[sel] = by_unique(lambda a, b, c, k: purchases._evaluate("expected", a, b, c, k.astype(np.int64), float(d)), rfm.x[sel], rfm.tx[sel], rfm.T[sel], g[sel])
+        expected[sel] = by_unique(
+            lambda a, b, c, k, d=d: purchases._evaluate("expected", a, b, c, k.astype(np.int64), float(d)), rfm.x[sel], rfm.tx[sel], rfm.T[sel], g[sel]
+        )
     per_customer = not holdout.endswith("_sum")
     actual_sum = actual * n if per_customer else actual
     if per_customer:
@@ -243,7 +250,9 @@ def choose_model(comparisons, *, rule: str = "customer_mse", tolerance: float = 
     for label, c in items.items():
         same = len(c.rows) == len(first.rows) and np.allclose(c.rows["actual_sum"], first.rows["actual_sum"]) and np.allclose(c.rows["n"], first.rows["n"])
         if not same:
-            raise ParameterError(f"{func}: the comparisons are not on the same customers ({label} differs from {first.model}); compare every model on one summary")
+            raise ParameterError(
+                f"{func}: the comparisons are not on the same customers ({label} differs from {first.model}); compare every model on one summary"
+            )
     table = pd.DataFrame({label: c.errors() for label, c in items.items()}).T.rename_axis("model")
     table["abs_total_error"] = table["total_error"].abs()
     if len(items) == 1:

@@ -117,7 +117,9 @@ def _level_strings(df: pd.DataFrame, columns, func) -> pd.DataFrame:
     for c in columns:
         col = df[c]
         if col.isna().any():
-            problems.append(Violation("summary", c, "covariate values must not be missing (fill them, e.g. 'unknown', or drop those customers)", int(col.isna().sum())))
+            problems.append(
+                Violation("summary", c, "covariate values must not be missing (fill them, e.g. 'unknown', or drop those customers)", int(col.isna().sum()))
+            )
         # 0/1 flags arrive as integers or booleans; levels are compared as text
         if pd.api.types.is_bool_dtype(col):
             col = col.astype(int)
@@ -138,7 +140,10 @@ def covariate_design(df: pd.DataFrame, columns, weights: np.ndarray, reference: 
     columns = tuple(columns)
     missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ParameterError(f"{func}: covariates {', '.join(map(repr, missing))} are not columns of the summary ({', '.join(map(str, df.columns))}); build it with repeat_summary_compressed(ds, covariates=...)")
+        raise ParameterError(
+            f"{func}: covariates {', '.join(map(repr, missing))} are not columns of the summary "
+            f"({', '.join(map(str, df.columns))}); build it with repeat_summary_compressed(ds, covariates=...)"
+        )
     if len(set(columns)) != len(columns):
         raise ParameterError(f"{func}: covariates {list(columns)} name a column twice")
     reference = dict(reference or {})
@@ -151,7 +156,10 @@ def covariate_design(df: pd.DataFrame, columns, weights: np.ndarray, reference: 
         counts = pd.Series(weights, index=text.index).groupby(text[c]).sum().sort_index()
         counts = counts[counts > 0]
         if len(counts) < 2:
-            raise ModelError(f"{func}: covariate {c!r} has a single level ({', '.join(counts.index) or 'none'}) among the customers, so it has no effect to estimate; leave it out.")
+            raise ModelError(
+                f"{func}: covariate {c!r} has a single level ({', '.join(counts.index) or 'none'}) "
+                "among the customers, so it has no effect to estimate; leave it out."
+            )
         if c in reference:
             r = str(reference[c])
             if r not in counts.index:

@@ -199,8 +199,14 @@ def customer_lifetime_value(
     g = np.zeros(len(df), dtype=np.int64) if purchases.covariates is None else purchases.covariates.groups_of(df, func)
     n = count_weights(df, weights, func)
     if monetary_value not in df.columns and (rfm.x > 0).any():
-        raise ParameterError(f"{func}: the summary has no column {monetary_value!r}; CLV needs each repeat customer's mean spend (repeat_summary's monetary_value).")
-    m = numeric_column(df, monetary_value, func, "monetary_value column: mean spend per repeat purchase") if monetary_value in df.columns else np.full(len(df), np.nan)
+        raise ParameterError(
+            f"{func}: the summary has no column {monetary_value!r}; CLV needs each repeat customer's mean spend (repeat_summary's monetary_value)."
+        )
+    m = (
+        numeric_column(df, monetary_value, func, "monetary_value column: mean spend per repeat purchase")
+        if monetary_value in df.columns
+        else np.full(len(df), np.nan)
+    )
     k = int(math.ceil(horizon / step - 1e-9))
     grid = np.minimum(np.arange(0, k + 1) * step, horizon)
     disc = discount_factors(grid[1:], discount_rate=d, time_unit=time_unit)
