@@ -47,7 +47,7 @@ def plot_experiment(itt, *, cace=None, cuped=None, truth: dict | None = None, fi
     if cace is not None:
         rows.append(("complier effect (CACE)", cace.estimate, cace.ci_low, cace.ci_high, "cace"))
     y = np.arange(len(rows))[::-1]
-    for yi, (name, est, lo_, hi_, key) in zip(y, rows):
+    for yi, (_name, est, lo_, hi_, key) in zip(y, rows):
         ax2.plot([lo_, hi_], [yi, yi], color="C0", lw=2)
         ax2.plot(est, yi, "o", color="C0")
         ax2.text(est, yi + 0.15, f"{est:+.1%} ({lo_:+.1%} to {hi_:+.1%})", fontsize=9, va="bottom", ha="center")
@@ -97,18 +97,26 @@ def plot_referral_rates(result, *, truth: float | None = None, figsize=(9, 4)) -
     the model's rate ratio with its interval (``truth`` as a cross)."""
     if result.rates.empty:
         raise ParameterError("plot_referral_rates: the result holds no rates")
+    from workbench.plots import style
+
+    style.apply()
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1, 1]})
     r = result.rates
-    ax1.bar(np.arange(len(r)), r["per_1000_days"], color=["C1", "C0"][: len(r)], alpha=0.85)
+    roles = ["co-creators" if "co-creator" in str(k) and not str(k).startswith("not") else "others" for k in r.index]
+    ax1.bar(np.arange(len(r)), r["per_1000_days"], color=[style.color(k) for k in roles], alpha=0.85)
     ax1.set_xticks(np.arange(len(r)))
     ax1.set_xticklabels([f"{_safe(s)}\n({u:,} users)" for s, u in zip(r.index, r["users"])], fontsize=9)
-    ax1.set_ylabel("referrals per 1,000 days alive (crude)")
-    ax1.set_title("Crude referral rates")
+    ax1.set_ylabel("referrals per 1,000 days alive")
+    ax1.set_title("UNADJUSTED: crude rates pooled over all periods", fontsize=10)
+    ax1.text(0.5, 0.97, "not comparable: co-creating time falls in later periods,\nwhen everyone refers less (see the adjusted ratio)",
+             transform=ax1.transAxes, ha="center", va="top", fontsize=8, color=style.MUTED)
+    ax1.set_ylim(0, float(r["per_1000_days"].max()) * 1.35 if len(r) and r["per_1000_days"].max() > 0 else 1)
     rr, lo, hi = result.rate_ratio()
-    ax2.plot([lo, hi], [0, 0], color="C0", lw=3)
-    ax2.plot(rr, 0, "o", color="C0", ms=9, label=f"rate ratio {rr:.2f} ({lo:.2f}-{hi:.2f})")
+    co = style.color("co-creators")
+    ax2.plot([lo, hi], [0, 0], color=co, lw=3)
+    ax2.plot(rr, 0, "o", color=co, ms=9, label=f"adjusted rate ratio {rr:.2f} (95% CI {lo:.2f}-{hi:.2f})")
     if truth is not None:
-        ax2.plot(truth, 0, "x", color="C2", ms=10, mew=2, label=f"planted truth {truth:g}")
+        ax2.plot(truth, 0, "x", color=style.TRUTH, ms=10, mew=2, label=f"planted truth {truth:g}")
     ax2.axvline(1, color="black", lw=0.8)
     ax2.set_xscale("log")
     ax2.xaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
@@ -117,7 +125,8 @@ def plot_referral_rates(result, *, truth: float | None = None, figsize=(9, 4)) -
     left, right = min(lo, truth or lo, 1) * 0.8, max(hi, truth or hi, 1) * 1.25
     ax2.set_xlim(left, right)
     ax2.set_xticks([v for v in (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10) if left <= v <= right])
-    ax2.set_title(_safe(result.label), fontsize=9)
+    ax2.set_title("ADJUSTED: within the same period", fontsize=10)
+    ax2.set_xlabel("referral rate ratio (log scale; > 1: co-creators refer more)")
     ax2.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
     return fig
