@@ -153,7 +153,7 @@ def _hazard_ratios(sub: pd.DataFrame, metric: str, alpha: float, notes: list) ->
         cols.append(col)
     try:
         fit = fit_cox(data, covariates=cols, stop="days", event="event", start=None, weights="users", cluster=None,
-                      robust=False, keep_residuals=False, label=f"{metric}: Cox model by arm", alpha=alpha)
+                      se="model", keep_residuals=False, label=f"{metric}: Cox model by arm", alpha=alpha)
     except ModelError as exc:
         notes.append(f"{metric}: no hazard ratio: {exc}")
         return {}
