@@ -19,7 +19,7 @@ the per-user referral GLM up to ``--per-user-referrals-max-users``). Prints wall
 
 ``batch``: for each size, a simulated dataset (``workbench simulate --users N
 --seed 1``, cached under data/interim/sim-<N>; or ``--dataset N=FOLDER``), then
-each of the four reports run as ``workbench run <notebook> -p dataset
+each of the five reports run as ``workbench run <notebook> -p dataset
 <folder>``, one after the other. For every report: status, wall time and the
 peak memory of its whole process tree (the ``workbench`` process, papermill
 and the kernel, found by walking /proc parent links every 0.2 s and summing
@@ -34,9 +34,9 @@ minutes on 2 cores.
     .venv/bin/python benchmarks/bench_scale.py batch --users 1000000 --reports cocreation_retention
 
 Simulated data goes to data/interim/ (git-ignored); report runs to a
-temporary folder (``--keep DIR`` to keep them). The simulator of this version
-needs about 3 GB of memory per million users, so 10M users waits for the
-streaming simulator.
+temporary folder (``--keep DIR`` to keep them). The simulator streams (under
+1 GB of memory at 10M users; about 3 GB of disk). Run it with ``nice`` on a
+shared machine.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORTS = ("data_overview", "users_to_revenue", "customer_lifetime_value", "cocreation_retention")
+REPORTS = ("data_overview", "users_to_revenue", "customer_lifetime_value", "cocreation_retention", "experiment_readout")
 TARGET_PEAK_GB = 16.0
 TARGET_BATCH_MIN = 30.0
 

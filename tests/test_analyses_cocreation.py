@@ -4,7 +4,6 @@ where co-creation protects and where it harms."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import pytest
@@ -162,3 +161,68 @@ def test_on_a_dataset_without_co_creation_every_section_is_a_note_not_a_crash():
     assert "No referral analysis" in study.referrals_section().notes[0]
     assert "No experiment analysis" in study.experiment_section().notes[0]
     assert study.retention_curves().findings
+
+
+# ------------------------------------------------------------------ the exact and the aggregated paths
+@pytest.fixture(scope="module")
+def both_paths(tmp_path_factory):
+    """The same simulated dataset read on the exact paths (default limits) and
+    on the aggregated ones (limits of 0: everything above them)."""
+    from workbench.data.simulate import simulate
+
+    out = tmp_path_factory.mktemp("paths") / "sim"
+    simulate(users=4000, seed=3, out=out)
+    return cc.CoCreation(out), cc.CoCreation(out, max_episodes=0, max_referral_rows=0)
+
+
+def test_the_report_says_which_path_ran_and_why_on_both_sides_of_the_switch(both_paths):
+    exact, agg = both_paths
+    assert exact.exact and not agg.exact
+    assert exact.episodes is not None and agg.episodes is None  # the aggregated path never pulls per-user episodes
+    for key in ("naive_ever", "time_varying", "adjusted"):
+        assert exact.cox[key].path == "exact" and agg.cox[key].path == "aggregated"
+    e_cox, a_cox = exact.cox_section(), agg.cox_section()
+    assert any(n.startswith("Exact fit on") and "at most 5,000,000 are fitted exactly" in n for n in e_cox.notes)
+    assert any("exceed the exact path's limit of 0 (max_episodes): the piecewise-exponential model on aggregated risk sets" in n
+               for n in a_cox.notes)
+    assert "exact Cox, efron ties" in e_cox.tables[0]["fitted on"].iloc[1]
+    assert "aggregated cells" in a_cox.tables[0]["fitted on"].iloc[1]
+    assert "piecewise-exponential" in a_cox.tables[0]["model"].iloc[1]
+    assert len(e_cox.figures) == 1 and len(a_cox.figures) == 0  # the per-user naive curves only where the episodes are in memory
+    a_answer = " ".join(agg.answer().sentences)
+    assert "time-varying piecewise-exponential model (adjusted for segment)" in a_answer and "(max_episodes)" in a_answer
+    assert "time-varying Cox model adjusted for segment" in " ".join(exact.answer().sentences)
+    assert agg.ph_check.method == "tenure_interaction" and exact.ph_check.method == "schoenfeld"
+    assert agg.ph_section().findings[0].startswith("Tenure-interaction test")
+    assert exact.ph_section().findings[0].startswith("Slope test")
+    assert agg.ipw.method == "aggregated" and exact.ipw.method == "exact"
+    assert any("weighted piecewise-exponential models on aggregated landmark risk sets" in n for n in agg.ipw_section().notes)
+    assert any("drawn on the exact path only" in n for n in agg.landmarks_section().notes)
+    assert exact.landmarks_section().findings
+    assert agg.dose.path == "aggregated" and exact.dose.path == "exact"
+    assert agg.referrals.method == "cells" and exact.referrals.method == "per_user"
+    assert any("exceed the per-user limit of 0 (max_referral_rows)" in n for n in agg.referrals_section().notes)
+    assert any(n.startswith("Per-user Poisson model") for n in exact.referrals_section().notes)
+    assert "the piecewise-exponential model on the same risk sets" in agg.discrete_section().findings[0]
+    assert "from the Cox model on" in exact.discrete_section().findings[0]
+
+
+def test_the_exact_and_aggregated_paths_of_the_report_agree(both_paths):
+    """Estimates of the two paths: within 3% for the hazard ratios (Cox against
+    piecewise-exponential in weekly bins); the referral ratio is the same
+    Poisson model, so equal to rounding."""
+    exact, agg = both_paths
+    for key in ("naive_ever", "time_varying", "adjusted"):
+        assert agg.cox[key].hazard_ratio()[0] == pytest.approx(exact.cox[key].hazard_ratio()[0], rel=0.03), key
+    assert agg.ipw.hazard_ratio("weighted")[0] == pytest.approx(exact.ipw.hazard_ratio("weighted")[0], rel=0.05)
+    assert float(agg.dose.trend["hazard_ratio"]) == pytest.approx(float(exact.dose.trend["hazard_ratio"]), rel=0.03)
+    assert agg.referrals.rate_ratio()[0] == pytest.approx(exact.referrals.rate_ratio()[0], rel=1e-6)
+    assert agg.referrals.rate_ratio()[1] == pytest.approx(exact.referrals.rate_ratio()[1], rel=1e-3)
+
+
+def test_path_limits_are_checked(tmp_path):
+    with pytest.raises(ParameterError, match="max_episodes must be a whole number >= 0"):
+        cc.CoCreation(tmp_path, max_episodes=-1)
+    with pytest.raises(ParameterError, match="max_referral_rows must be a whole number >= 0"):
+        cc.CoCreation(tmp_path, max_referral_rows=2.5)
+    assert cc.nice_width(7.3) == 10 and cc.nice_width(0.013) == 0.02 and cc.nice_width(40) == 50

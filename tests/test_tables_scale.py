@@ -10,12 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from test_tables import write_handmade, write_random
 from workbench import tables as wt
 from workbench.data import load_dataset
 from workbench.errors import ParameterError
 from workbench.models import survival as sv
 from workbench.tables.influence import cluster_score_products, meat_matrix
+
+from test_tables import write_handmade, write_random
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +34,10 @@ def spells_to_risk_sets(sp: pd.DataFrame, keys: list[str], bin_days: float) -> p
     spell touches, its time in it, its event in its last bin."""
     rows = []
     for r in sp.itertuples(index=False):
-        f, l = int(np.floor(r.start / bin_days)), int(np.ceil(r.stop / bin_days) - 1)
-        for b in range(f, l + 1):
+        first, last = int(np.floor(r.start / bin_days)), int(np.ceil(r.stop / bin_days) - 1)
+        for b in range(first, last + 1):
             t = min(r.stop, (b + 1) * bin_days) - max(r.start, b * bin_days)
-            rows.append((b, *[getattr(r, k) for k in keys], 1, int(r.event and b == l), t))
+            rows.append((b, *[getattr(r, k) for k in keys], 1, int(r.event and b == last), t))
     cols = ["tenure_bin", *keys, "at_risk", "events", "exposure_days"]
     return pd.DataFrame(rows, columns=cols).groupby(["tenure_bin", *keys], dropna=False).sum().reset_index()
 
@@ -153,3 +154,21 @@ def test_bad_arguments_of_the_new_tables(rnd):
         wt.landmark_risk_sets(rnd, covariates=("height",))
     with pytest.raises(ParameterError, match="not among the user attributes"):
         wt.referral_counts(rnd, strata=("height",))
+
+
+def test_landmark_tables_coarsen_a_numeric_covariate_in_the_engine(rnd):
+    kw = dict(landmarks=(10, 45.5), exposure="feedback", bin_days=7)
+    raw = wt.landmark_users(rnd, covariates=("age_years",), **kw).to_pandas()
+    users = wt.landmark_users(rnd, covariates=("age_years",), coarsen={"age_years": 10}, **kw).to_pandas()
+    m = raw.merge(users, on=["user_id", "landmark"], suffixes=("", "_c"))
+    assert len(m) == len(raw) == len(users)
+    assert (m["age_years_c"] == np.floor(m["age_years"] / 10) * 10).all() and set(users["age_years"]) <= {10.0, 20.0, 30.0, 40.0, 50.0, 60.0}
+    rs = wt.landmark_risk_sets(rnd, covariates=("age_years",), coarsen={"age_years": 10}, **kw).to_pandas()
+    first = rs[rs.tenure_bin == 0].groupby(["landmark", "age_years", "exposed"])["at_risk"].sum()
+    assert first.to_dict() == users.groupby(["landmark", "age_years", "exposed"]).size().to_dict()
+    with pytest.raises(ParameterError, match="coarsen names 'segment', which is not among the covariates"):
+        wt.landmark_risk_sets(rnd, covariates=("age_years",), coarsen={"segment": 2}, **kw)
+    with pytest.raises(ParameterError, match="must be a number > 0"):
+        wt.landmark_users(rnd, covariates=("age_years",), coarsen={"age_years": 0}, **kw)
+    with pytest.raises(ParameterError, match="coarsen needs a numeric covariate"):
+        wt.landmark_users(rnd, covariates=("segment",), coarsen={"segment": 2}, **kw)

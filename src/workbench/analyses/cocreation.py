@@ -8,6 +8,11 @@ ratio answers the question and why the naive one differs. What the dataset
 cannot support becomes a note, once, here. The wording functions at the
 bottom (:mod:`workbench.analyses.retention_words`) decide every word that
 depends on a number.
+
+Every model is fitted exactly on per-user rows up to a size and on
+engine-aggregated tables above it (``max_episodes`` for the survival models,
+``max_referral_rows`` for the referral rate ratio); each section says which
+path ran and why, so memory stays bounded at any number of users.
 """
 
 from __future__ import annotations
@@ -26,8 +31,14 @@ from workbench.analyses.common import check_choice, check_names, check_whole, lo
 from workbench.analyses.section import Answer, Section
 from workbench.analyses.wording import estimable
 from workbench.errors import ModelError, ParameterError, WorkbenchWarning
+from workbench.models.survival.paths import DEFAULT_MAX_EPISODES, choose_path
 
 EXPOSED_WORD = {"feedback": "submitted an idea", "adopted": "had an idea adopted"}
+#: the per-user referral GLM (clustered by user, dense period dummies) needs about 9 GB per
+#: million rows; above this many rows the rate ratio comes from aggregated cells
+DEFAULT_MAX_REFERRAL_ROWS = 250_000
+#: numeric attributes enter the aggregated propensity model coarsened to about this many bins
+PROPENSITY_BINS = 8
 CHURN_RULES = ("cancel", "inactivity", "cancel_or_inactivity")
 
 
@@ -37,7 +48,8 @@ class CoCreation:
     def __init__(self, dataset, *, exposure: str = "adopted", churn: str = "cancel_or_inactivity", churn_after_days: int = 30,
                  adjust_for=("segment",), landmarks=(30, 90, 180), experiment: str = "cocreation_invite",
                  retention_horizon_days: int = 90, referral_exposure: str = "feedback", bin_days: int = 7,
-                 planned_users_per_arm: int = 5000):
+                 planned_users_per_arm: int = 5000, max_episodes: int | None = DEFAULT_MAX_EPISODES,
+                 max_referral_rows: int | None = DEFAULT_MAX_REFERRAL_ROWS):
         self.exposure = check_choice("exposure", exposure, ("feedback", "adopted"))
         self.referral_exposure = check_choice("referral_exposure", referral_exposure, ("feedback", "adopted"))
         self.churn = check_choice("churn", churn, CHURN_RULES)
@@ -46,6 +58,8 @@ class CoCreation:
         self.bin_days = check_whole("bin_days", bin_days, minimum=1)
         self.planned_users_per_arm = check_whole("planned_users_per_arm", planned_users_per_arm, minimum=2)
         self.adjust_for = check_names("adjust_for", adjust_for)
+        self.max_episodes = None if max_episodes is None else check_whole("max_episodes", max_episodes)
+        self.max_referral_rows = None if max_referral_rows is None else check_whole("max_referral_rows", max_referral_rows)
         try:
             self.landmarks = sorted({float(d) for d in landmarks})
         except (TypeError, ValueError):
@@ -131,25 +145,57 @@ class CoCreation:
         return self._fit("curves", lambda: survival.kaplan_meier(s, group=group))
 
     @cached_property
+    def episodes_table(self):
+        """The episodes as a lazy engine table (None without co-creation)."""
+        return tables.episodes(self.ds, exposure=self.exposure, **self.rule) if self.cocreation_ok else None
+
+    @cached_property
+    def n_episodes(self) -> int:
+        return int(self.episodes_table.count().execute())
+
+    @property
+    def exact(self) -> bool:
+        """Whether the survival models are fitted exactly on per-user episodes (at most ``max_episodes``)."""
+        return self.episodes_table is not None and (self.max_episodes is None or self.n_episodes <= self.max_episodes)
+
+    def path_reason(self, aggregated: str) -> str:
+        """Which path the survival models take here and why, in words."""
+        return choose_path(None, self.max_episodes, "CoCreation", aggregated, self.n_episodes)[1]
+
+    @cached_property
     def episodes(self) -> pd.DataFrame | None:
-        if not self.cocreation_ok:
-            return None
-        return tables.episodes(self.ds, exposure=self.exposure, **self.rule).to_pandas()
+        """The per-user episodes in memory: on the exact path only (None above ``max_episodes``)."""
+        return self.episodes_table.to_pandas() if self.exact else None
+
+    @cached_property
+    def strata(self) -> list[str]:
+        """The categorical adjustment attributes: the strata of the aggregated tables."""
+        schema = self.ds.users.schema() if self.ds.users is not None else {}
+        return [c for c in self.adjust if c in schema and not schema[c].is_numeric()]
+
+    @cached_property
+    def n_users(self) -> int:
+        return self.ds.row_counts().get("users", 0)
 
     @cached_property
     def contrast(self) -> str | None:
-        """Why co-creators cannot be compared with others here (None if they can)."""
-        e = self.episodes
+        """Why co-creators cannot be compared with others here (None if they can); counted in the engine."""
+        e = self.episodes_table
         if e is None:
             return None
-        return words.no_contrast_reason(e.loc[e["exposed"] == 1, "churned"].sum(), e.loc[e["exposed"] == 0, "churned"].sum(),
-                                        (e["exposed"] == 1).any(), (e["exposed"] == 0).any())
+        g = e.group_by("exposed").aggregate(rows=e.count(), churned=e.churned.sum()).to_pandas().set_index("exposed")
+        rows, churned = g["rows"].to_dict(), g["churned"].to_dict()
+        return words.no_contrast_reason(churned.get(1, 0), churned.get(0, 0), rows.get(1, 0) > 0, rows.get(0, 0) > 0)
 
     @cached_property
     def landmark_data(self) -> pd.DataFrame | None:
         from workbench.models import survival
 
-        if self.episodes is None or self.contrast:
+        if self.episodes_table is None or self.contrast:
+            return None
+        if not self.exact:
+            self._note("landmarks", "Per-user landmark curves are drawn on the exact path only. " + self.path_reason(
+                "the landmark comparison is the weighted one below, on aggregated landmark risk sets") + "")
             return None
         return self._fit("landmarks", lambda: survival.landmark_data(self.episodes, landmarks=self.landmarks))
 
@@ -163,7 +209,8 @@ class CoCreation:
         for d in sorted(lm["landmark"].unique()):
             sub = lm[lm["landmark"] == d]
             if sub["exposed"].nunique() < 2:
-                self._note("landmarks", f"At day {d:g} {'nobody' if sub['exposed'].max() == 0 else 'everybody'} still active had co-created; no comparison there.")
+                who = "nobody" if sub["exposed"].max() == 0 else "everybody"
+                self._note("landmarks", f"At day {d:g} {who} still active had co-created; no comparison there.")
                 continue
             out[d] = survival.kaplan_meier(sub, group="exposed", time_origin=f"day {d:g}")
         return out
@@ -173,21 +220,34 @@ class CoCreation:
         from workbench.models import survival
 
         out = {}
-        if self.episodes is None:
+        if self.episodes_table is None:
             return out
         if self.contrast:
             self._note("cox", self.contrast)
             return out
-        fits = {"naive_ever": lambda: survival.cox_naive_ever(self.episodes),
-                "time_varying": lambda: survival.cox_time_varying(self.episodes)}
-        if self.adjust:
-            fits["adjusted"] = lambda: survival.cox_time_varying(self.episodes, adjust_for=self.adjust)
+        ep = self.episodes if self.exact else self.episodes_table
+        adjust = self.adjust if self.exact else self.strata
+        dropped = [c for c in self.adjust if c not in adjust]
+        if dropped:
+            self._note("cox", f"The aggregated models group users by categorical attributes only; {fmt.listing(dropped)} "
+                              "(numeric) is not adjusted for on this path.")
+        kw = {"max_episodes": self.max_episodes, "n_episodes": self.n_episodes}
+        naive_rs = None if self.exact else tables.risk_sets(self.ds, exposure=self.exposure, bin_days=self.bin_days, naive_ever=True,
+                                                            strata=(), **self.rule)
+        rs = None if self.exact else tables.risk_sets(self.ds, exposure=self.exposure, bin_days=self.bin_days,
+                                                      strata=tuple(self.strata), **self.rule).to_pandas()
+        fits = {"naive_ever": lambda: survival.fit_naive_ever(ep, naive_rs, **kw),
+                "time_varying": lambda: survival.fit_time_varying(ep, rs, **kw)}
+        if adjust:
+            fits["adjusted"] = lambda: survival.fit_time_varying(ep, rs, adjust_for=adjust, **kw)
         for key, fn in fits.items():
             r = self._fit("cox", fn, prefix=f"{key.replace('_', ' ')} model: ")
             if r is not None and estimable(*r.hazard_ratio()):
                 out[key] = r
             elif r is not None:
                 self._note("cox", f"{key.replace('_', ' ')} model: the hazard ratio is not estimable on this data (its interval is undefined).")
+        if out:
+            self._note("cox", (out.get("time_varying") or next(iter(out.values()))).path_reason)
         return out
 
     @property
@@ -203,11 +263,11 @@ class CoCreation:
 
     @cached_property
     def risk_sets(self) -> pd.DataFrame | None:
-        if self.episodes is None or self.contrast:
+        if self.episodes_table is None or self.contrast:
             return None
-        strata = tuple(c for c in self.adjust if not pd.api.types.is_numeric_dtype(self.episodes[c]))
-        self.discrete_strata = list(strata)
-        return tables.risk_sets(self.ds, exposure=self.exposure, bin_days=self.bin_days, strata=strata, **self.rule).to_pandas()
+        self.discrete_strata = list(self.strata)
+        return tables.risk_sets(self.ds, exposure=self.exposure, bin_days=self.bin_days, strata=tuple(self.strata),
+                                **self.rule).to_pandas()
 
     @cached_property
     def discrete(self):
@@ -223,6 +283,10 @@ class CoCreation:
     def ipw(self):
         from workbench.models import causal
 
+        if self.episodes_table is None or self.contrast:
+            return None
+        if not self.exact:
+            return self.ipw_aggregated
         lm = self.landmark_data
         if lm is None:
             return None
@@ -243,6 +307,47 @@ class CoCreation:
             data = data[~missing]
         self.ipw_covariates = covariates
         r = self._fit("ipw", lambda: causal.landmark_ipw(data, covariates=covariates))
+        if r is not None:
+            self._note("ipw", self.path_reason("weighted piecewise-exponential models on aggregated landmark risk sets"))
+        return r if r is not None and estimable(*r.hazard_ratio("weighted")) else None
+
+    @cached_property
+    def ipw_aggregated(self):
+        """Landmark IPW on aggregated landmark risk sets: categorical adjustment attributes as they are, numeric
+        attributes without missing values coarsened to about PROPENSITY_BINS bins (computed in the engine)."""
+        from workbench.models import causal
+
+        u = self.ds.users
+        schema = u.schema()
+        numeric = [c for c in self.attributes if schema[c].is_numeric() and c not in self.adjust]
+        coarsen, skipped = {}, []
+        if numeric:
+            stats = u.aggregate(**{f"{c}__{k}": getattr(u[c], k)() for c in numeric for k in ("min", "max")},
+                                **{f"{c}__null": u[c].isnull().sum() for c in numeric}).to_pandas().iloc[0]
+            for c in numeric:
+                lo, hi = float(stats[f"{c}__min"]), float(stats[f"{c}__max"])
+                if stats[f"{c}__null"] > 0 or not np.isfinite([lo, hi]).all():
+                    skipped.append(c)
+                elif hi > lo:
+                    coarsen[c] = nice_width((hi - lo) / PROPENSITY_BINS)
+        covariates = [c for c in self.strata] + [c for c in numeric if c not in skipped]
+        if skipped:
+            self._note("ipw", f"{fmt.listing(skipped)} has missing values and is left out of the aggregated propensity model.")
+        if not covariates:
+            self._note("ipw", "No user attributes to model the propensity of co-creating; the weighted landmark analysis is skipped.")
+            return None
+        if coarsen:
+            self._note("ipw", "Numeric attributes enter the aggregated propensity model in bins: "
+                       + "; ".join(f"{c} in bins of {fmt.number(w)}" for c, w in coarsen.items()) + ".")
+        self.ipw_covariates = covariates
+        kw = {"landmarks": tuple(self.landmarks), "exposure": self.exposure, "bin_days": self.bin_days, "covariates": tuple(covariates),
+              "coarsen": coarsen or None, **self.rule}
+        r = self._fit("ipw", lambda: causal.fit_landmark_ipw(self.episodes_table, tables.landmark_risk_sets(self.ds, **kw),
+                                                              tables.landmark_users(self.ds, **kw), landmarks=self.landmarks,
+                                                              covariates=covariates, bin_days=self.bin_days,
+                                                              max_episodes=self.max_episodes, n_episodes=self.n_episodes))
+        if r is not None:
+            self._note("ipw", r.path_reason)
         return r if r is not None and estimable(*r.hazard_ratio("weighted")) else None
 
     @cached_property
@@ -262,9 +367,21 @@ class CoCreation:
         if not (self.retention_ok and self.supports["cocreation"] is None and self.events.get("adopted", 0) > 0):
             self._note("dose", "No adopted ideas in this dataset: no dose-response.")
             return None
-        ep = self.episodes if self.exposure == "adopted" and self.episodes is not None else \
-            tables.episodes(self.ds, exposure="adopted", **self.rule).to_pandas()
-        return self._fit("dose", lambda: survival.dose_response(ep, adjust_for=self.adjust))
+        table = self.episodes_table if self.exposure == "adopted" else tables.episodes(self.ds, exposure="adopted", **self.rule)
+        n = self.n_episodes if self.exposure == "adopted" else int(table.count().execute())
+        exact = self.max_episodes is None or n <= self.max_episodes
+        if exact:
+            ep = self.episodes if self.exposure == "adopted" and self.episodes is not None else table.to_pandas()
+            fit = lambda: survival.fit_dose_response(ep, None, adjust_for=self.adjust, max_episodes=self.max_episodes,  # noqa: E731
+                                                     n_episodes=n)
+        else:
+            drs = tables.dose_risk_sets(self.ds, exposure="adopted", bin_days=self.bin_days, strata=tuple(self.strata), **self.rule)
+            fit = lambda: survival.fit_dose_response(table, drs, adjust_for=self.strata,  # noqa: E731
+                                                     max_episodes=self.max_episodes, n_episodes=n)
+        r = self._fit("dose", fit)
+        if r is not None:
+            self._note("dose", r.path_reason)
+        return r
 
     @cached_property
     def referrals(self):
@@ -274,8 +391,25 @@ class CoCreation:
             why = self.supports["referrals"] or f"no `{self.referral_exposure}` events"
             self._note("referrals", f"No referral analysis on this dataset: {why}.")
             return None
-        table = tables.referrals(self.ds, exposure=self.referral_exposure, period_days=28, **self.rule).to_pandas()
-        r = self._fit("referrals", lambda: referrals.referral_rate_ratio(table, adjust_for=self.adjust, period="period"))
+        kw = {"exposure": self.referral_exposure, "period_days": 28, **self.rule}
+        rows = tables.referrals(self.ds, **kw)
+        n = int(rows.count().execute())
+        if self.max_referral_rows is None or n <= self.max_referral_rows:
+            limit = "no limit set" if self.max_referral_rows is None else f"at most {self.max_referral_rows:,} are fitted per user"
+            why = f"Per-user Poisson model on {n:,} user-period rows ({limit}), standard errors clustered by user."
+            fit = lambda: referrals.referral_rate_ratio(rows.to_pandas(), adjust_for=self.adjust, period="period")  # noqa: E731
+        else:
+            why = (f"{n:,} user-period rows exceed the per-user limit of {self.max_referral_rows:,} (max_referral_rows): the Poisson "
+                   "model on counts per (period, state" + (", " + fmt.listing(self.strata) if self.strata else "") + "), with the "
+                   "user-clustered sandwich from one engine pass over the rows; same estimate, memory independent of the users.")
+            dropped = [c for c in self.adjust if c not in self.strata]
+            if dropped:
+                why += f" Numeric {fmt.listing(dropped)} is not adjusted for on this path."
+            cells = tables.referral_counts(self.ds, strata=tuple(self.strata), **kw)
+            fit = lambda: referrals.referral_rate_ratio_cells(cells, rows, adjust_for=self.strata, period="period")  # noqa: E731
+        r = self._fit("referrals", fit)
+        if r is not None:
+            self._note("referrals", why)
         return r if r is not None and estimable(*r.rate_ratio()) else None
 
     @cached_property
@@ -336,7 +470,12 @@ class CoCreation:
         if best is not None:
             name, (hr, lo, hi) = best
             sentences.append(words.headline(hr, lo, hi, EXPOSED_WORD[self.exposure]))
-            sentences.append(words.which_estimate(name, self.adjust, self.main_cox.n_users if self.main_cox is not None else None))
+            main = self.main_cox
+            sentences.append(words.which_estimate(name, self.adjust if name == "adjusted" and self.exact else self.strata,
+                                                  getattr(main, "n_users", None) or self.n_users if main is not None else None,
+                                                  aggregated=main is not None and main.path == "aggregated"))
+            if main is not None and main.path == "aggregated":
+                sentences.append(main.path_reason)
             naive = self.cox.get("naive_ever")
             if naive is not None:
                 sentences.append(words.naive_contrast(naive.hazard_ratio()[0], hr))
@@ -436,15 +575,15 @@ class CoCreation:
             s.note(n)
         if not self.cox:
             return s
-        if "naive_ever" in self.cox:
+        if "naive_ever" in self.cox and self.episodes is not None:
             naive_km = survival.kaplan_meier(survival.ever_exposed_table(self.episodes), group="ever_exposed")
             s.figure(plots.plot_survival_curves(naive_km, labels={"0": "never co-created", "1": "ever co-created"},
                                                 title="The naive picture: ever co-created against never (biased by immortal time)"))
-        s.table(cox_table(self.cox), "Hazard ratio of co-creation, by model")
+        s.table(cox_table(self.cox, self.n_users), "Hazard ratio of co-creation, by model")
         main = self.main_cox
         if main is not None:
             hr, lo, hi = main.hazard_ratio()
-            s.finding(words.cox_finding(hr, lo, hi, self.adjust if "adjusted" in self.cox else [],
+            s.finding(words.cox_finding(hr, lo, hi, list(main.adjusted_for) if "adjusted" in self.cox else [],
                                         self.cox["naive_ever"].hazard_ratio()[0] if "naive_ever" in self.cox else None))
         for key, r in self.cox.items():
             s.results[key] = r
@@ -460,10 +599,10 @@ class CoCreation:
             s.note(n)
         if ph is None:
             return s
-        s.figure(plots.plot_schoenfeld(ph))
+        s.figure(plots.plot_ph_check(ph, bin_days=self.bin_days))
         p = float(ph.tests.loc[self.main_cox.exposure, "p_value"])
         rho = float(ph.tests.loc[self.main_cox.exposure, "rho"])
-        s.finding(words.ph_finding(p, rho))
+        s.finding(words.ph_finding(p, rho, method=ph.method))
         s.record({"retention.ph_p_value": p})
         s.results["ph_check"] = ph
         return s
@@ -480,7 +619,8 @@ class CoCreation:
         s.figure(plots.plot_discrete_hazard(d, bin_days=self.bin_days))
         ref = self.cox.get("adjusted") if self.discrete_strata else self.cox.get("time_varying")
         diff = (d.hazard_ratio()[0] / ref.hazard_ratio()[0] - 1) if ref is not None else None
-        s.finding(words.discrete_finding(d.hazard_ratio(), len(self.risk_sets), self.bin_days, diff, ref.n_rows if ref is not None else None))
+        s.finding(words.discrete_finding(d.hazard_ratio(), len(self.risk_sets), self.bin_days, diff,
+                                         getattr(ref, "n_rows", None), aggregated_ref=ref is not None and ref.path == "aggregated"))
         if diff is not None:
             s.record({"retention.discrete_vs_cox_pct": 100 * diff})
         s.record(d.to_metrics())
@@ -516,7 +656,8 @@ class CoCreation:
         planted = planted_value(self.truth, "churn", "hazard_ratio_adopted") if self.exposure == "adopted" else None
         s.figure(plots.plot_hazard_ratios(c, truth=planted))
         t = c.table
-        s.table(fmt.display_table(t.rename(index=words.ESTIMATE_NAMES), {
+        names = {k: v if self.exact else v.replace("Cox", "piecewise-exponential") for k, v in words.ESTIMATE_NAMES.items()}
+        s.table(fmt.display_table(t.rename(index=names), {
             "hazard_ratio": ("hazard ratio", "ratio"), "ci_low": ("95% CI low", "ratio"), "ci_high": ("95% CI high", "ratio"),
             "what it answers": ("what it answers", "text")}, index="estimate"))
         best = "adjusted" if "adjusted" in t.index else "time_varying"
@@ -638,15 +779,29 @@ def planted_value(truth: dict, *keys) -> float | None:
     return float(node) if isinstance(node, (int, float)) and not isinstance(node, bool) and np.isfinite(node) else None
 
 
-def cox_table(cox: dict) -> pd.DataFrame:
+def cox_table(cox: dict, n_users: int | None = None) -> pd.DataFrame:
+    """The hazard ratios by model, with the path each took (exact Cox or
+    aggregated piecewise-exponential; ``n_users`` for the aggregated rows)."""
     rows = []
     for key, r in cox.items():
         hr, lo, hi = r.hazard_ratio()
         row = r.summary().loc[r.exposure]
-        rows.append({"model": words.ESTIMATE_NAMES.get(key, key), "hazard ratio": fmt.ratio(hr),
-                     "95% CI": f"{fmt.ratio(lo)} to {fmt.ratio(hi)}", "p-value": fmt.p_value(row["p_value"]),
-                     "users": fmt.count(r.n_users), "churns": fmt.count(r.n_events)})
+        exact = r.path == "exact"
+        name = words.ESTIMATE_NAMES.get(key, key)
+        rows.append({"model": name if exact else name.replace("Cox", "piecewise-exponential"),
+                     "fitted on": f"{fmt.count(r.n_rows)} episodes (exact Cox, {r.ties} ties)" if exact else
+                     f"{fmt.count(r.n_cells)} aggregated cells",
+                     "hazard ratio": fmt.ratio(hr), "95% CI": f"{fmt.ratio(lo)} to {fmt.ratio(hi)}", "p-value": fmt.p_value(row["p_value"]),
+                     "users": fmt.count(r.n_users if exact else n_users), "churns": fmt.count(r.n_events)})
     return pd.DataFrame(rows)
+
+
+def nice_width(raw: float) -> float:
+    """A round bin width (1, 2 or 5 times a power of ten) at least ``raw``."""
+    if not raw > 0:
+        return 1.0
+    power = 10.0 ** np.floor(np.log10(raw))
+    return float(next(m * power for m in (1, 2, 5, 10) if m * power >= raw))
 
 
 def balance_table(balance: pd.DataFrame) -> pd.DataFrame:

@@ -51,9 +51,15 @@ def headline(hr: float, lo: float, hi: float, exposed_word: str) -> str:
     return f"No, the opposite: once users have {exposed_word}, they churn at a rate {c} than users who have not (yet) ({est})."
 
 
-def which_estimate(name: str, adjust: list[str], n_users: int | None) -> str:
-    """Why this estimate answers the question."""
+def which_estimate(name: str, adjust: list[str], n_users: int | None, *, aggregated: bool = False) -> str:
+    """Why this estimate answers the question (``aggregated``: the
+    piecewise-exponential model on aggregated risk sets stood in for the Cox model)."""
     who = f" on {fmt.plural(n_users, 'user')}" if n_users else ""
+    if aggregated and name in ("adjusted", "time_varying"):
+        how = f"adjusted for {fmt.listing(adjust)}" if name == "adjusted" and adjust else "without adjustment"
+        return (f"This is the time-varying piecewise-exponential model ({how}){who}, fitted on risk sets aggregated per tenure bin "
+                "in the engine: like the Cox model it compares users at the same tenure and counts each user as a co-creator only "
+                "from the moment they co-create.")
     if name == "adjusted":
         return (f"This is the time-varying Cox model adjusted for {fmt.listing(adjust)}{who}: it compares users at the same "
                 "tenure, counts each user as a co-creator only from the moment they co-create, and removes the differences "
@@ -159,7 +165,14 @@ def cox_finding(hr, lo, hi, adjust: list[str], naive_hr) -> str:
     return text
 
 
-def ph_finding(p: float, rho: float) -> str:
+def ph_finding(p: float, rho: float, method: str = "schoenfeld") -> str:
+    """The proportional-hazards check in words: Schoenfeld slope test (exact
+    Cox) or ``method="tenure_interaction"`` (aggregated fit)."""
+    if method == "tenure_interaction":
+        if p >= 0.01:
+            return (f"Tenure-interaction test {fmt.p_is(p)}: no evidence that the co-creation hazard ratio changes with tenure.")
+        return (f"Tenure-interaction test {fmt.p_is(p)}: the co-creation hazard ratio changes with tenure (see its value per tenure "
+                "band in the figure): read the single hazard ratio as an average over tenure.")
     if p >= 0.01:
         return f"Slope test {fmt.p_is(p)}: no evidence that the co-creation hazard ratio drifts with tenure."
     return (f"Slope test {fmt.p_is(p)}: the co-creation hazard ratio drifts with tenure (correlation {rho:+.2f} with "
@@ -167,10 +180,12 @@ def ph_finding(p: float, rho: float) -> str:
             "hazard ratio as an average over tenure.")
 
 
-def discrete_finding(hr_lo_hi, n_rows: int, bin_days: int, diff, ref_rows) -> str:
+def discrete_finding(hr_lo_hi, n_rows: int, bin_days: int, diff, ref_rows, *, aggregated_ref: bool = False) -> str:
     text = (f"On {fmt.plural(n_rows, 'aggregated row')} (bins of {bin_days} days), the hazard ratio is "
             f"{fmt.estimate(*hr_lo_hi)}")
-    if diff is not None:
+    if diff is not None and aggregated_ref:
+        text += f", {fmt.signed_percent(diff)} from the piecewise-exponential model on the same risk sets"
+    elif diff is not None:
         text += f", {fmt.signed_percent(diff)} from the Cox model on {fmt.plural(ref_rows, 'episode')}"
     return text + "."
 

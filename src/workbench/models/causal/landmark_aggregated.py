@@ -82,7 +82,7 @@ def landmark_ipw_aggregated(risk_sets, users, *, covariates, bin_days: float = 7
             raise ModelError(f"{where}: at landmark day {d:g} {'nobody' if n1 == 0 else 'everybody'} still at risk had co-created "
                              f"({n1 + n0:,} users), so there is no comparison group; choose a {'later' if n1 == 0 else 'earlier'} landmark.")
         here = df[df["landmark"] == d]
-        for level, word in GROUPS:
+        for level, _word in GROUPS:
             if here.loc[here[treatment] == level, "events"].sum() == 0:
                 raise ModelError(f"{where}: at landmark day {d:g} none of the {'co-creators' if level else 'others'} churned "
                                  "afterwards, so the hazard ratio cannot be estimated; choose another landmark or lengthen the "
@@ -216,7 +216,7 @@ def landmark_ipw_aggregated(risk_sets, users, *, covariates, bin_days: float = 7
 
 def fit_landmark_ipw(episodes, risk_sets, users, *, landmarks, covariates, bin_days: float = 7, trim: float = 0.0,
                      max_episodes: int | None = DEFAULT_MAX_EPISODES, rare_outcome: bool | None = None,
-                     alpha: float = 0.05) -> LandmarkIPWResult:
+                     alpha: float = 0.05, n_episodes: int | None = None) -> LandmarkIPWResult:
     """Landmark analysis with inverse probability weighting: the exact path
     (``landmark_data`` on the episodes, then :func:`landmark_ipw` with
     weighted Cox models) when there are at most ``max_episodes`` episodes,
@@ -226,7 +226,7 @@ def fit_landmark_ipw(episodes, risk_sets, users, *, landmarks, covariates, bin_d
     ``method`` and ``path_reason`` say which ran and why."""
     where = "fit_landmark_ipw"
     path, reason, _ = choose_path(episodes, max_episodes, where,
-                                  "weighted piecewise-exponential models on aggregated landmark risk sets")
+                                  "weighted piecewise-exponential models on aggregated landmark risk sets", n_episodes)
     if path == "exact":
         lm = landmark_data(to_pandas(episodes, where), landmarks=landmarks)
         res = landmark_ipw(lm, covariates=covariates, trim=trim, rare_outcome=rare_outcome, alpha=alpha)
