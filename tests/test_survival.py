@@ -386,7 +386,7 @@ def test_other_bad_inputs(episodes):
         sv.cox_time_varying(miss, adjust_for=["segment"])
     with pytest.raises(ModelError, match="single value"):
         sv.cox_time_varying(episodes.assign(segment="x"), adjust_for=["segment"])
-    with pytest.raises(ModelError, match="column\(s\) .plan. missing"):
+    with pytest.raises(ModelError, match=r"column\(s\) .plan. missing"):
         sv.cox_time_varying(episodes, adjust_for=["plan"])
     with pytest.raises(ParameterError):
         sv.cox_time_varying(episodes, adjust_for=[3])

@@ -130,8 +130,7 @@ def referral_rate_ratio(referrals: pd.DataFrame, *, exposure: str = "exposed", a
     exog = np.column_stack([np.ones(len(df)), X])
     off = np.log(numeric(df, "exposure_days", where))
     groups = pd.factorize(df["user_id"])[0]
-    from statsmodels.tools.sm_exceptions import (ConvergenceWarning, HessianInversionWarning, PerfectSeparationError,
-                                                 PerfectSeparationWarning)
+    from statsmodels.tools.sm_exceptions import ConvergenceWarning, HessianInversionWarning, PerfectSeparationError, PerfectSeparationWarning
 
     model = f"the {family.replace('_', ' ')} model of referrals on {', '.join([exposure, *adjust_for])}" + (f" within {period}" if period else "")
     todo = ("Drop or coarsen the covariate(s) named in adjust_for, pool rare levels" + (" or longer periods" if period else "")

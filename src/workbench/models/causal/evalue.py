@@ -12,6 +12,7 @@ import pandas as pd
 from workbench.errors import ParameterError
 from workbench.models.results import Result
 
+
 @dataclass(frozen=True)
 class EValueResult(Result):
     """E-value of a hazard ratio and of its confidence limit nearest 1.

@@ -11,7 +11,8 @@ import pandas as pd
 
 from workbench.data.contract import CONTROL_ARM
 from workbench.errors import ModelError, ParameterError
-from workbench.models.survival import _numeric, _require_columns
+from workbench.models.inputs import numeric as _numeric
+from workbench.models.inputs import require_columns as _require_columns
 
 
 def check_experiment(experiment: str, available) -> None:

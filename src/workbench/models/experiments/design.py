@@ -24,8 +24,9 @@ from scipy import stats
 
 from workbench.errors import ModelError, ParameterError
 from workbench.models.experiments.arms import check_control, check_outcome_arms
+from workbench.models.inputs import numeric as _numeric
+from workbench.models.inputs import require_columns as _require_columns
 from workbench.models.results import Result, summary_frame
-from workbench.models.survival import _numeric, _require_columns
 
 
 # ===================================================================== SRM

@@ -42,8 +42,9 @@ from scipy import stats
 from workbench.data.contract import CONTROL_ARM
 from workbench.errors import ModelError, ParameterError
 from workbench.models.experiments.arms import two_arm_frame
+from workbench.models.inputs import as_list as _as_list
+from workbench.models.inputs import numeric as _numeric
 from workbench.models.results import Result, summary_frame
-from workbench.models.survival import _as_list, _numeric
 
 
 # ===================================================================== ITT

@@ -23,10 +23,7 @@ model only so that a report can show it beside the right one, labelled.
 
 from __future__ import annotations
 
-from workbench.models.inputs import as_list as _as_list
 from workbench.models.inputs import design_matrix
-from workbench.models.inputs import numeric as _numeric
-from workbench.models.inputs import require_columns as _require_columns
 from workbench.models.survival.cox import (
     EPISODE_COLUMNS,
     CoxResult,

@@ -120,12 +120,12 @@ def derivatives(beta, cols, st: CoxState, weights, x_ev, w_ev, *, need_hessian=T
         return ll, grad, None, xb, den, c
     info = np.zeros((p, p))
     for k in range(p):
-        for l in range(k, p):
-            rxx = rx[k] * cols[l]
+        for j in range(k, p):
+            rxx = rx[k] * cols[j]
             s2 = risk_sum(st, rxx)[ts]
             if st.efron:
                 s2 = s2 - f * _tie_sum(st, rxx)
-            info[k, l] = info[l, k] = (mw * (s2 / den - xb[:, k] * xb[:, l])).sum()
+            info[k, j] = info[j, k] = (mw * (s2 / den - xb[:, k] * xb[:, j])).sum()
     return ll, grad, info, xb, den, c
 
 

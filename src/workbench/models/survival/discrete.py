@@ -264,7 +264,6 @@ def discrete_time_hazard(risk_sets: pd.DataFrame, *, exposure: str = "exposed", 
     days = numeric(df, exposure_days, where) if link == "poisson" else None
     fit = fit_binned_glm(ev, n, X, df[time_col].to_numpy(), link=link, exposure_days=days, where=where)
     keep = fit.keep
-    k = X.shape[1]
     idx = pd.Index(names, name="covariate")
     # observed and fitted churn per bin and exposure state, pooled over strata (for the plot)
     denom = n[keep] if link == "cloglog" else days[keep]

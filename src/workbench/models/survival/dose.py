@@ -16,6 +16,7 @@ from workbench.models.survival.cox import fit_cox
 from workbench.models.survival.discrete import DiscreteHazardResult, fit_binned_glm
 from workbench.models.survival.summaries import metric_name
 
+
 @dataclass(frozen=True)
 class DoseResponseResult(Result):
     """Churn hazard by number of adopted ideas so far (time-varying).

@@ -18,6 +18,7 @@ from workbench.models.inputs import as_list, numeric, require_columns, strata_co
 from workbench.models.results import Result, summary_frame
 from workbench.models.survival.summaries import metric_name
 
+
 @dataclass(frozen=True)
 class LogRankResult(Result):
     """Log-rank test (statsmodels ``survdiff``), stratified when ``strata`` is given."""

@@ -9,6 +9,7 @@ from workbench.errors import ModelError, ParameterError
 from workbench.models.inputs import as_number_list, require_columns
 from workbench.models.survival.cox import EPISODE_COLUMNS
 
+
 def landmark_data(episodes: pd.DataFrame, *, landmarks, exposure: str = "exposed") -> pd.DataFrame:
     """Users still at risk at each landmark day ``d`` (their follow-up runs past
     ``d``), with ``exposed`` = had their first exposure event at or before ``d``,

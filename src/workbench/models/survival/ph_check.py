@@ -13,8 +13,8 @@ import pandas as pd
 from scipy import stats
 
 from workbench.errors import ModelError, ParameterError
-from workbench.models.results import Result
 from workbench.models.inputs import design_matrix
+from workbench.models.results import Result
 from workbench.models.survival.cox import CoxResult
 from workbench.models.survival.discrete import DiscreteHazardResult, fit_binned_glm
 from workbench.models.survival.summaries import hr_table, metric_name
@@ -131,7 +131,7 @@ def proportional_hazards_check(result, *, transform: str = "rank", max_points: i
 
     order = np.argsort(res["time"].to_numpy())
     sm = {"time": res["time"].to_numpy()[order]}
-    for k, name in enumerate(names):
+    for name in names:
         sm[name] = lowess(res[name].to_numpy()[order], sm["time"], frac=0.3, return_sorted=False, it=0)
     return PHCheckResult(label=result.label, transform=transform, tests=tests, residuals=res.iloc[order].reset_index(drop=True),
                          smooth=pd.DataFrame(sm), params=result.params, alpha=result.alpha,
