@@ -226,3 +226,8 @@ def test_path_limits_are_checked(tmp_path):
     with pytest.raises(ParameterError, match="max_referral_rows must be a whole number >= 0"):
         cc.CoCreation(tmp_path, max_referral_rows=2.5)
     assert cc.nice_width(7.3) == 10 and cc.nice_width(0.013) == 0.02 and cc.nice_width(40) == 50
+
+
+def test_data_sentence_counts_each_churn_cause_in_words():
+    text = w.data_sentence("d", 3, {"active": 19}, "cancel_or_inactivity", 30, 1, 2, "had an idea adopted", "adopted", [])
+    assert "1 user churned by cancelling and 2 by going silent" in text and "3 users" in text

@@ -69,6 +69,8 @@ def test_dates_plurals_and_lists():
     assert fmt.date("2024-05-06") == "06 May 2024"
     assert fmt.plural(1, "user") == "1 user" and fmt.plural(2357, "user") == "2,357 users"
     assert fmt.plural(1.0, "day") == "1 day" and fmt.plural(0, "day") == "0 days"
+    assert fmt.lower_first("The model failed") == "the model failed" and fmt.lower_first("BG/NBD failed") == "BG/NBD failed"
+    assert fmt.lower_first("") == "" and fmt.lower_first("A") == "a"
     assert fmt.listing([]) == "" and fmt.listing(["a"]) == "a" and fmt.listing(["a", "b", "c"]) == "a, b and c"
 
 

@@ -65,6 +65,7 @@ def test_largest_group_is_the_largest_and_names_missing_values():
     by = pd.Series({"small": 10, "big": 30, None: 5})
     assert ov.largest_group_phrase("segment", by) == "the largest segment is big with 66.7% of users (3 segments in all)"
     assert ov.largest_group_phrase("channel", pd.Series({None: 9, "x": 1})).startswith("the largest channel is (none) with 90.0%")
+    assert ov.largest_group_phrase("channel", pd.Series({"ads": 3})).endswith("(1 channel in all)")
 
 
 def test_kpi_sentence_without_active_users_does_not_divide_by_zero():

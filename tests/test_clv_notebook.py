@@ -108,6 +108,18 @@ def test_no_repeat_buyers_gets_a_note(report_runs, one_purchase_dataset):
     assert "no customer bought again" in _html(run)
 
 
+def test_a_subscription_product_without_purchases_gets_notes_not_a_crash(report_runs, tiny_dataset, tmp_path):
+    """Cancels but no purchase: no purchase model and no sBG cohort (it used
+    to fail with "max() arg is an empty sequence")."""
+    out = tmp_path / "no_purchases"
+    shutil.copytree(tiny_dataset, out)
+    events = pd.read_parquet(out / "events.parquet")
+    events[events.event_type != "purchase"].to_parquet(out / "events.parquet", index=False)
+    run = report_runs(NOTEBOOK, dataset=str(out))
+    assert run.ok, run.error
+    assert "no subscription cohorts" in _html(run)
+
+
 def test_calibration_date_outside_the_data_fails_with_a_clear_message(report_runs):
     run = report_runs(NOTEBOOK, dataset="cdnow-sample", calibration_end="1990-01-01")
     assert not run.ok

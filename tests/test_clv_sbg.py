@@ -93,6 +93,9 @@ def test_planted_truth_one_large_draw():
 
 
 def test_bad_survivor_counts():
+    empty = pd.DataFrame({"cohort": [], "period": [], "survivors": []})  # e.g. a dataset with cancels but no purchases
+    with pytest.raises(ModelError, match="no subscription cohorts"):
+        fit_sbg(empty)
     with pytest.raises(DataError, match="cannot increase"):
         fit_sbg([1000, 900, 950, 800])
     with pytest.raises(DataError, match="whole numbers >= 0"):

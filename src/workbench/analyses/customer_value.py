@@ -243,8 +243,7 @@ class CustomerValue:
     def _why(self, *keys) -> str:
         for k in keys:
             if self.notes.get(k):
-                t = self.notes[k][0]
-                return t[0].lower() + t[1:]
+                return fmt.lower_first(self.notes[k][0])
         return "see the sections below."
 
     # ------------------------------------------------------------ sections

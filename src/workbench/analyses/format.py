@@ -146,6 +146,14 @@ def plural(n, word: str, plural_word: str | None = None) -> str:
     return f"{count(n)} {word if one else (plural_word or word + 's')}"
 
 
+def lower_first(text: str) -> str:
+    """A sentence made a clause: ``The model ...`` -> ``the model ...``; an
+    acronym (``BG/NBD``, ``SRM``) keeps its capitals."""
+    if not text or (len(text) > 1 and text[1].isupper()):
+        return text
+    return text[0].lower() + text[1:]
+
+
 def listing(items) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     items = [str(i) for i in items]

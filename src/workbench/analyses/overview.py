@@ -208,7 +208,8 @@ class Overview:
             return s.note("The dataset has no assignments table: no randomized experiments.")
         arms = a.group_by(["experiment", "arm"]).aggregate(users=a.count()).order_by(["experiment", "arm"]).to_pandas()
         s.table(pd.DataFrame({"experiment": arms["experiment"], "arm": arms["arm"], "users": [fmt.count(v) for v in arms["users"]]}))
-        s.finding(f"{fmt.plural(arms['experiment'].nunique(), 'randomized experiment')} assign "
+        n_exp = arms["experiment"].nunique()
+        s.finding(f"{fmt.plural(n_exp, 'randomized experiment')} {'assigns' if n_exp == 1 else 'assign'} "
                   f"{fmt.plural(arms['users'].sum(), 'user')} to arms.")
         return s
 
@@ -244,7 +245,7 @@ def largest_group_phrase(column: str, users_by_level: pd.Series) -> str:
     share = users_by_level.sort_values(ascending=False) / users_by_level.sum()
     top = share.index[0]
     name = "(none)" if top is None or (isinstance(top, float) and np.isnan(top)) else top
-    return f"the largest {column} is {name} with {fmt.percent(share.iloc[0])} of users ({len(share)} {column}s in all)"
+    return f"the largest {column} is {name} with {fmt.percent(share.iloc[0])} of users ({fmt.plural(len(share), column)} in all)"
 
 
 def kpi_sentence(n_periods, period, peak, last, currency) -> str:

@@ -122,7 +122,7 @@ def referral_headline(rr: float, lo: float, hi: float) -> str:
 def data_sentence(name, users, events: dict, churn, days, n_cancel, n_inactive, exposed_word, exposure, adjust) -> str:
     counts = ", ".join(f"{fmt.count(n)} {k}" for k, n in sorted(events.items()))
     rule = RULE_WORDS[churn].format(days=days)
-    causes = f"{fmt.count(n_cancel)} users churned by cancelling and {fmt.count(n_inactive)} by going silent"
+    causes = f"{fmt.plural(n_cancel, 'user')} churned by cancelling and {fmt.count(n_inactive)} by going silent"
     return (f"Dataset {name}: {fmt.plural(users, 'user')}, {counts}. Churn rule ({churn}): {rule}; {causes}. "
             f"A user counts as a co-creator from the moment they first {exposed_word} ({exposure}). "
             + (f"Adjusting for: {fmt.listing(adjust)}." if adjust else "No adjustment attributes are available."))

@@ -278,7 +278,7 @@ class UsersToRevenue:
     def _why(self, key: str) -> str:
         notes = self.notes.get(key) or ["see the section below"]
         text = notes[0]
-        return text[0].lower() + text[1:] if text else text
+        return fmt.lower_first(text)
 
     def overview(self) -> Section:
         s = Section("The data")

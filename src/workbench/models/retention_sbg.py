@@ -86,6 +86,8 @@ def _cohorts(survivors, func) -> list[np.ndarray]:
 
 
 def _check(cohorts: list[np.ndarray], func) -> None:
+    if not cohorts:
+        raise ModelError(f"{func}: there are no subscription cohorts (no paying subscriber in the data); the sBG model needs at least one.")
     problems = []
     for i, c in enumerate(cohorts):
         if len(c) < 2:
