@@ -212,6 +212,9 @@ def test_covariate_columns_by_hand(rnd):
     pd.testing.assert_frame_equal(got[plain.columns], plain)  # covariates add columns, change nothing else
 
 
+# On the tiny dataset one level's dropout effect runs far out (log-scale near -13), so the optimiser
+# rightly warns that the estimates are imprecise; what matters here is that both inputs give the same fit.
+@pytest.mark.filterwarnings("ignore::workbench.models.mle.FitWarning")
 def test_compressed_per_level_equals_the_per_customer_fit(tiny_dataset):
     ds = load_dataset(tiny_dataset)
     cal, hold = "2025-01-07", "2025-12-29"
