@@ -18,7 +18,6 @@ path ran and why, so memory stays bounded at any number of users.
 from __future__ import annotations
 
 import json
-import warnings
 from functools import cached_property
 
 import numpy as np
@@ -27,10 +26,10 @@ import pandas as pd
 from workbench import tables
 from workbench.analyses import format as fmt
 from workbench.analyses import retention_words as words
-from workbench.analyses.common import check_choice, check_names, check_whole, load
+from workbench.analyses.common import Notes, check_choice, check_names, check_whole, load
 from workbench.analyses.section import Answer, Section
 from workbench.analyses.wording import estimable
-from workbench.errors import ModelError, ParameterError, WorkbenchWarning
+from workbench.errors import ModelError, ParameterError
 from workbench.models.survival.paths import DEFAULT_MAX_EPISODES, choose_path
 
 EXPOSED_WORD = {"feedback": "submitted an idea", "adopted": "had an idea adopted"}
@@ -42,7 +41,7 @@ PROPENSITY_BINS = 8
 CHURN_RULES = ("cancel", "inactivity", "cancel_or_inactivity")
 
 
-class CoCreation:
+class CoCreation(Notes):
     """The co-creation and retention analysis of one dataset (see the module docstring)."""
 
     def __init__(self, dataset, *, exposure: str = "adopted", churn: str = "cancel_or_inactivity", churn_after_days: int = 30,
@@ -111,23 +110,6 @@ class CoCreation:
             return pd.Series(dtype="int64")
         c = tables.churn_causes(self.ds, **self.rule).to_pandas()
         return c.set_index("churn_cause")["users"]
-
-    def _note(self, key: str, text: str) -> None:
-        self.notes.setdefault(key, []).append(text)
-
-    def _fit(self, key: str, fn, *, prefix: str = ""):
-        """Run a fit: a ModelError becomes a note of section ``key``, as does a WorkbenchWarning."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", WorkbenchWarning)
-            try:
-                result = fn()
-            except ModelError as exc:
-                self._note(key, prefix + str(exc))
-                result = None
-        for w in caught:
-            if issubclass(w.category, WorkbenchWarning):
-                self._note(key, str(w.message))
-        return result
 
     # ------------------------------------------------------------ tables and fits
     @cached_property

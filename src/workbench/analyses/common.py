@@ -6,10 +6,37 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import pandas as pd
 
-from workbench.errors import ParameterError
+from workbench.errors import ModelError, ParameterError, WorkbenchWarning
+
+
+class Notes:
+    """Notes per section (why a part is skipped or what to keep in mind), kept
+    by an analysis and shown by the section they belong to."""
+
+    #: the errors of a fit that become a note instead of stopping the report
+    FIT_ERRORS: tuple = (ModelError,)
+
+    def _note(self, key: str, text: str) -> None:
+        self.notes.setdefault(key, []).append(text)
+
+    def _fit(self, key: str, fn, *, prefix: str = ""):
+        """Run a fit: an error of :attr:`FIT_ERRORS` becomes a note of section
+        ``key`` (after ``prefix``), as does each WorkbenchWarning it raises."""
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", WorkbenchWarning)
+            try:
+                result = fn()
+            except self.FIT_ERRORS as exc:
+                self._note(key, prefix + str(exc))
+                result = None
+        for w in caught:
+            if issubclass(w.category, WorkbenchWarning):
+                self._note(key, str(w.message))
+        return result
 
 
 def load(dataset):

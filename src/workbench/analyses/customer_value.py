@@ -13,7 +13,6 @@ value section and is written into the run folder by
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property
 
 import numpy as np
@@ -21,10 +20,10 @@ import pandas as pd
 
 from workbench import tables
 from workbench.analyses import format as fmt
-from workbench.analyses.common import check_choice, check_date, check_number, check_whole, load
+from workbench.analyses.common import Notes, check_choice, check_date, check_number, check_whole, load
 from workbench.analyses.section import Answer, Section
 from workbench.analyses.wording import estimable, ratio_direction, ratio_phrase
-from workbench.errors import ModelError, ParameterError, WorkbenchWarning
+from workbench.errors import ModelError, ParameterError
 
 MODELS = {"BG/NBD": "bgnbd", "Pareto/NBD": "pareto_nbd", "MBG/NBD": "mbgnbd"}
 PUBLISHED = {  # Fader, Hardie and Lee (2005) and Fader and Hardie's Gamma-Gamma note: CDNOW 1/10 sample
@@ -36,8 +35,10 @@ PUBLISHED = {  # Fader, Hardie and Lee (2005) and Fader and Hardie's Gamma-Gamma
 }
 
 
-class CustomerValue:
+class CustomerValue(Notes):
     """The customer-value analysis of one dataset (see the module docstring)."""
+
+    FIT_ERRORS = (ModelError, ParameterError)
 
     def __init__(self, dataset, *, time_unit: str = "week", calibration_end: str = "", holdout_end: str = "",
                  horizon: float = 52.0, discount_rate: float = 0.1, max_frequency: int = 7,
@@ -55,22 +56,6 @@ class CustomerValue:
         self.notes: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------ data
-    def _note(self, key: str, text: str) -> None:
-        self.notes.setdefault(key, []).append(text)
-
-    def _fit(self, key: str, fn, *, prefix: str = ""):
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", WorkbenchWarning)
-            try:
-                result = fn()
-            except (ModelError, ParameterError) as exc:
-                self._note(key, prefix + str(exc))
-                result = None
-        for w in caught:
-            if issubclass(w.category, WorkbenchWarning):
-                self._note(key, str(w.message))
-        return result
-
     @cached_property
     def window(self) -> dict | None:
         reason = self.ds.supports()["clv"]

@@ -12,7 +12,6 @@ on a number and are tested on both sides of each branch.
 
 from __future__ import annotations
 
-import warnings
 from functools import cached_property, partial
 
 import numpy as np
@@ -20,17 +19,16 @@ import pandas as pd
 
 from workbench import tables
 from workbench.analyses import format as fmt
-from workbench.analyses.common import check_choice, check_number, check_whole, load
+from workbench.analyses.common import Notes, check_choice, check_number, check_whole, load
 from workbench.analyses.section import Answer, Section
 from workbench.analyses.wording import estimable, ratio_phrase, term_label
-from workbench.errors import ModelError, WorkbenchWarning
 
 PERIOD_DAYS = {"day": 1.0, "week": 7.0, "month": 30.4375}
 LAW_NAMES = {"linear": "linear law (Sarnoff, n)", "odlyzko": "n log n law (Odlyzko)", "metcalfe": "Metcalfe's n² law",
              "power": "free power law (n^β)"}
 
 
-class UsersToRevenue:
+class UsersToRevenue(Notes):
     """The users-to-revenue analysis of one dataset (see the module docstring)."""
 
     def __init__(self, dataset, *, period: str = "week", holdout_periods: int = 6, horizon_periods: int = 52,
@@ -74,23 +72,6 @@ class UsersToRevenue:
             return self.period
         gap = pd.Series(sorted(pd.to_datetime(self.reported["period"]).unique())).diff().dt.days.median()
         return "day" if gap <= 1 else "week" if gap <= 7 else "month" if 28 <= gap <= 31 else "period"
-
-    def _note(self, key: str, text: str) -> None:
-        self.notes.setdefault(key, []).append(text)
-
-    def _fit(self, key: str, fn):
-        """Run a fit; a ModelError becomes a note of section ``key``, a WorkbenchWarning too."""
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", WorkbenchWarning)
-            try:
-                result = fn()
-            except ModelError as exc:
-                self._note(key, str(exc))
-                result = None
-        for w in caught:
-            if issubclass(w.category, WorkbenchWarning):
-                self._note(key, str(w.message))
-        return result
 
     # ------------------------------------------------------------ fits
     @cached_property
