@@ -85,6 +85,9 @@ def test_bad_output_type_and_bad_values(folder, tmp_path, capsys):
     assert "end the name with .parquet or .csv" in capsys.readouterr().err
     assert main(["tables", "repeat_summary", str(folder), "--out", str(tmp_path / "r.csv"), "--calibration-end", "soon"]) == 1
     assert "calibration_end='soon' is not a date" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: exit 2 with the usage line
+        main(["tables", "landmark_users", str(folder), "--coarsen", "age", "--out", str(tmp_path / "l.csv")])
+    assert "expected COLUMN=WIDTH pairs" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
 
 

@@ -372,6 +372,20 @@ def _names(text: str) -> tuple:
     return tuple(s.strip() for s in text.split(",") if s.strip() and s.strip().lower() != "none")
 
 
+def _widths(text: str) -> dict:
+    """``age=10,income=5000`` -> {"age": 10.0, "income": 5000.0}."""
+    out = {}
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        name, sep, width = item.partition("=")
+        try:
+            out[name.strip()] = float(width)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise argparse.ArgumentTypeError(f"expected COLUMN=WIDTH pairs, comma-separated, e.g. age=10; got {item!r}")
+    return out
+
+
 def _numbers(text: str) -> tuple:
     try:
         return tuple(float(s) for s in text.split(",") if s.strip())
@@ -440,6 +454,8 @@ def _add_tables(sub) -> None:
     p.add_argument("--max-dose", default=S, type=int, metavar="N", help="dose_risk_sets: dose levels 0..N, N meaning N or more (default 3)")
     p.add_argument("--landmarks", default=S, type=_numbers, metavar="DAYS",
                    help="landmark tables: landmark days, comma-separated (default 30,90,180)")
+    p.add_argument("--coarsen", default=S, type=_widths, metavar="COL=WIDTH",
+                   help="landmark tables: bin numeric covariates in the engine, e.g. age=10 (comma-separated pairs)")
     p.set_defaults(func=_cmd_tables)
 
 
