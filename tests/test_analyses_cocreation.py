@@ -49,6 +49,11 @@ def test_experiment_and_referral_headlines_follow_their_intervals():
     assert "lowered retention" in w.experiment_headline(-0.02, -0.03, -0.01, 90, False)
     assert "no clear effect" in w.experiment_headline(0.01, -0.01, 0.03, 90, False)
     assert "cannot be trusted yet" in w.experiment_headline(0.016, 0.002, 0.03, 90, True)
+    # nobody retained in either arm: a zero-width interval is no estimate, not "no clear effect"
+    assert "not estimable" in w.experiment_headline(0.0, 0.0, 0.0, 90, False)
+    assert "not estimable" in w.experiment_headline(math.nan, math.nan, math.nan, 90, False)
+    flat = w.experiment_finding(False, 0.5, 90, "invited", 0.0, 0.0, 0.0, 0.0, 0.0, math.nan, 100, 0, None, None, None)
+    assert "not estimable" in flat and "did not clearly change" not in flat
     assert w.referral_headline(1.99, 1.85, 2.14).startswith("Co-creators bring in more new users: 1.99 times")
     assert w.referral_headline(0.5, 0.4, 0.6).startswith("Co-creators bring in fewer new users")
     assert w.referral_headline(1.1, 0.9, 1.3).startswith("Co-creators do not clearly bring in more")

@@ -146,6 +146,8 @@ def test_cuped_constant_covariates():
     assert cu.dropped == ("flat",) and cu.covariates == ("pre_activity",)
     with pytest.raises(ModelError, match="every covariate is constant"):
         ex.cuped(df, covariates=["flat"])
+    with pytest.raises(ModelError, match="does not vary within the arms"):  # everyone churned: it used to divide by zero
+        ex.cuped(df.assign(retained=0), covariates=["pre_activity"])
 
 
 # ----------------------------------------------------------------- power

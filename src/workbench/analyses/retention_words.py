@@ -103,6 +103,8 @@ def experiment_headline(diff: float, lo: float, hi: float, horizon: int, srm_mis
     if srm_mismatch:
         return ("The randomized invitation experiment cannot be trusted yet: its arm sizes do not match the intended split "
                 "(sample ratio mismatch).")
+    if not estimable(diff, lo, hi) or not hi > lo:  # e.g. nobody retained in either arm: no spread, no estimate
+        return f"The invitation experiment's effect on retention {horizon} days after assignment is not estimable (the outcome does not vary)."
     est = f"{fmt.points(diff)}, {fmt.interval(lo, hi, fmt.points)}"
     if lo > 0:
         return f"The randomized invitation to co-create raised retention {horizon} days after assignment ({est})."
@@ -275,6 +277,9 @@ def experiment_finding(srm_mismatch, srm_p, horizon, arm, rate_t, rate_c, diff, 
     srm = ("The arm sizes do not match the intended split (sample ratio mismatch): do not trust the estimates below until the "
            "assignment is explained. " if srm_mismatch else
            f"Arm sizes match the intended split (SRM {fmt.p_is(srm_p)}). ")
+    if not estimable(diff, lo, hi) or not hi > lo:
+        return (f"{srm}Retention {horizon} days after assignment is {fmt.percent(rate_t)} in {arm} against {fmt.percent(rate_c)} in "
+                "control: the outcome does not vary, so the invitation's effect is not estimable.")
     verdict = "raised" if lo > 0 else "lowered" if hi < 0 else "did not clearly change"
     text = (f"{srm}Retention {horizon} days after assignment is {fmt.percent(rate_t)} in {arm} against {fmt.percent(rate_c)} in "
             f"control: the invitation {verdict} retention by {fmt.points(diff)} ({fmt.interval(lo, hi, fmt.points)}, {fmt.p_is(p)})"

@@ -256,6 +256,9 @@ def cuped(outcomes: pd.DataFrame, *, covariates=("pre_activity",), treatment_arm
     est = float(y_adj[z == 1].mean() - y_adj[z == 0].mean())
     se = float(np.sqrt(y_adj[z == 1].var(ddof=1) / n1 + y_adj[z == 0].var(ddof=1) / n0))
     se0 = float(np.sqrt(y[z == 1].var(ddof=1) / n1 + y[z == 0].var(ddof=1) / n0))
+    if not (se > 0 and se0 > 0):  # e.g. every user has the same outcome: nothing to compare or to reduce
+        raise ModelError(f"{where}: {outcome} does not vary within the arms ({n1 + n0:,} users), so the effect has no standard "
+                         "error and CUPED has no variance to reduce; use a longer follow-up or more users.")
     zc = stats.norm.ppf(1 - alpha / 2)
     return CUPEDResult(treatment_arm=arm, estimate=est, std_err=se, ci_low=est - zc * se, ci_high=est + zc * se,
                        p_value=float(2 * stats.norm.sf(abs(est / se))), theta=pd.Series(theta, index=keep, name="theta"),
