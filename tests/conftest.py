@@ -37,6 +37,11 @@ XSS_NAME = "<script>window.__xss = 'name'</script>Evil dataset"
 REQUIRED_IN_CI = ("browser", "spark", "postgres")
 
 
+def plot_title(ax) -> str:
+    """An axes' title wherever the house style put it (left-aligned once plots.style.apply has run)."""
+    return ax.get_title(loc="left") or ax.get_title()
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 

@@ -19,6 +19,7 @@ from workbench.models.clv import BGNBDResult, fit_bgnbd, fit_mbgnbd, fit_pareto_
 from workbench.models.clv.counting import group_params
 from workbench.tables import repeat_summary, repeat_summary_compressed
 
+from conftest import plot_title
 from test_tables import random_tables
 
 BG = dict(r=0.25, alpha=4.0, a=0.8, b=2.5)
@@ -282,11 +283,6 @@ def test_rate_ratio_plot_draws_the_fitted_effects(planted_bg_fit):
     ax = plot_rate_ratios(planted_bg_fit)
     xs = ax.lines[0].get_xdata()
     np.testing.assert_allclose(sorted(xs), sorted(planted_bg_fit.coefficients.ratio))
-    assert ax.get_xscale() == "log" and "segment = mainstream" in _title(ax)
+    assert ax.get_xscale() == "log" and "segment = mainstream" in plot_title(ax)
     with pytest.raises(ParameterError, match="without covariates"):
         plot_rate_ratios(fit_bgnbd(_two_levels(no_repeat_level=False)))
-
-
-def _title(ax):
-    """The title wherever the style put it (left-aligned under the house style)."""
-    return ax.get_title(loc="left") or ax.get_title()

@@ -23,6 +23,8 @@ from workbench.models import experiments as ex
 from workbench.models.experiments import sequential as sq
 from workbench.tables import experiments as te
 
+from conftest import plot_title
+
 ROOT = Path(__file__).resolve().parents[1]
 H = 30
 
@@ -512,7 +514,7 @@ def test_plots(readout3, data3):
 
     fig = ep.plot_effects(readout3)
     panels = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(panels) == len(te.METRICS) and _title(panels[0]).startswith("retained")
+    assert len(panels) == len(te.METRICS) and plot_title(panels[0]).startswith("retained")
     assert "Holm" in fig.get_suptitle() and "always-valid" in fig.get_suptitle()
     fig = ep.plot_sequential(readout3, "revenue")
     ax = fig.axes[0]
@@ -521,7 +523,7 @@ def test_plots(readout3, data3):
     band = ax.collections[0].get_paths()[0].vertices
     assert band[:, 0].max() == pytest.approx(last["day"].max())
     fig = ep.plot_arm_survival(readout3, "time_to_churn")
-    assert "restricted mean days up to 30" in _title(fig.axes[0])
+    assert "restricted mean days up to 30" in plot_title(fig.axes[0])
     assert any(line.get_xdata()[0] == 30 for line in fig.axes[0].get_lines() if len(line.get_xdata()) == 2)
     # house style: shares from 0, each arm in its colour (control grey), RMST per arm in the legend
     km = fig.axes[0]
@@ -531,9 +533,9 @@ def test_plots(readout3, data3):
     assert legend[f"control: {rm['control']:.1f} days"] == style.color("control").lower()
     fig = ep.plot_effects(readout3, metrics=["converted", "revenue", "time_to_churn"], currency="EUR")
     conv, rev, tte = fig.axes[:3]
-    assert "EUR" in rev.get_xlabel() and "EUR per user" in _title(rev) and "percentage points" in _title(conv)
+    assert "EUR" in rev.get_xlabel() and "EUR per user" in plot_title(rev) and "percentage points" in plot_title(conv)
     assert conv.xaxis.get_major_formatter()(0.02, 0) == "+2"
-    assert "days" in _title(tte)
+    assert "days" in plot_title(tte)
     thick = {round(float(np.mean(line.get_ydata())), 3): matplotlib.colors.to_hex(line.get_color()) for line in conv.get_lines()
              if line.get_linewidth() == 5}
     assert sorted(thick.values()) == sorted(c.lower() for c in style.colors(["checklist", "guided"]))
@@ -543,8 +545,3 @@ def test_plots(readout3, data3):
         ep.plot_sequential(ex.readout(data3, metrics=["revenue"]), "revenue")
     with pytest.raises(ParameterError, match="no time-to-event result for 'revenue'"):
         ep.plot_arm_survival(readout3, "revenue")
-
-
-def _title(ax):
-    """The title wherever the style put it (left-aligned under the house style)."""
-    return ax.get_title(loc="left") or ax.get_title()

@@ -29,6 +29,8 @@ from workbench.errors import ModelError, ParameterError
 from workbench.models import causal, referrals
 from workbench.models import survival as sv
 
+from conftest import plot_title
+
 AGREE_HR = 0.02  # exact vs aggregated, relative, hazard ratios
 KW = dict(exposure="adopted", churn="cancel_or_inactivity")  # the rule under which the planted truth holds (some churners go silent)
 LANDMARKS = dict(landmarks=(30, 90, 180), covariates=("segment", "prior_activity"), bin_days=7)
@@ -256,7 +258,7 @@ def test_figures_of_the_aggregated_results(landmark_pair):
     bad = sv.proportional_hazards_check(sv.discrete_time_hazard(_synthetic_risk_sets([0.6] * 10 + [1.0] * 10), link="poisson"))
     fig = plots.plot_ph_check(bad, bin_days=7)
     ax = fig.axes[0]
-    assert "p < 0.0001" in _title(ax) and ax.get_xlabel() == "days since signup"
+    assert "p < 0.0001" in plot_title(ax) and ax.get_xlabel() == "days since signup"
     hr_points = ax.containers[0].lines[0].get_ydata()
     np.testing.assert_allclose(hr_points, bad.by_tenure["hazard_ratio"])
     _, agg, _, _ = landmark_pair
@@ -266,10 +268,5 @@ def test_figures_of_the_aggregated_results(landmark_pair):
     got = [b.get_height() for b in fig2.axes[0].patches[:40]]  # the co-created histogram: patterns weighed by their users
     np.testing.assert_allclose(got, want, rtol=1e-9)
     fig3 = plots.plot_weighted_curves(agg)
-    assert len(fig3.axes[0].get_lines()) == 2 and "weighted HR" in _title(fig3.axes[0])
+    assert len(fig3.axes[0].get_lines()) == 2 and "weighted HR" in plot_title(fig3.axes[0])
     plt.close("all")
-
-
-def _title(ax):
-    """The title wherever the style put it (left-aligned under the house style)."""
-    return ax.get_title(loc="left") or ax.get_title()
