@@ -94,6 +94,20 @@ def test_every_report_on_spark_equals_duckdb(notebook, on_spark, report_runs, ti
     assert same_metrics(duck.metrics, run.metrics) == []
 
 
+@pytest.mark.spark
+def test_the_cocreation_report_at_scale_on_spark_equals_duckdb(on_spark, report_runs, tiny_dataset, tmp_path_factory):
+    """The at-scale paths (every model on engine-aggregated tables, chosen
+    here by limits of 0) run on Spark as on DuckDB, with the same metrics."""
+    at_scale = {"max_episodes": 0, "max_referral_rows": 0}
+    duck = report_runs("cocreation_retention", **params("cocreation_retention", tiny_dataset), **at_scale)
+    assert duck.ok, duck.error
+    assert (duck.metrics["retention.path"], duck.metrics["referrals.method"]) == ("aggregated", "cells")
+    run = run_notebook(REPO / "notebooks" / "cocreation_retention.ipynb", {**params("cocreation_retention", on_spark), **at_scale},
+                       reports_dir=tmp_path_factory.mktemp("spark-scale"), progress=False)
+    assert run.ok, f"{run.error}; see {run.report}"
+    assert same_metrics(duck.metrics, run.metrics) == []
+
+
 @pytest.mark.postgres
 def test_no_written_or_printed_file_holds_the_password(on_postgres, pg_reports, postgres, make_notebook, tmp_path, capsys):
     """A run that tries hard to leak -- prints the password, records it as a

@@ -567,6 +567,7 @@ class CoCreation(Notes):
             hr, lo, hi = main.hazard_ratio()
             s.finding(words.cox_finding(hr, lo, hi, list(main.adjusted_for) if "adjusted" in self.cox else [],
                                         self.cox["naive_ever"].hazard_ratio()[0] if "naive_ever" in self.cox else None))
+            s.record({"retention.path": main.path})  # "exact" or "aggregated", so a run's metrics say which ran
         for key, r in self.cox.items():
             s.results[key] = r
             s.record(r.to_metrics(f"cox.{key}"))

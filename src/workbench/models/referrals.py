@@ -88,7 +88,7 @@ class RateRatioResult(Result):
     def to_metrics(self, prefix: str = "referrals") -> dict:
         rr, lo, hi = self.rate_ratio()
         return {f"{prefix}.rate_ratio": rr, f"{prefix}.rate_ratio_ci_low": lo, f"{prefix}.rate_ratio_ci_high": hi,
-                f"{prefix}.dispersion": self.dispersion}
+                f"{prefix}.dispersion": self.dispersion, f"{prefix}.method": self.method}
 
     def _repr_html_(self) -> str:
         cells = f" on {self.n_cells:,} cells" if self.method == "cells" else ""
