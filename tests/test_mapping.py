@@ -18,7 +18,7 @@ import yaml
 from export_fixture import MAPPING, write_mapped_export
 
 from workbench.data import load_dataset, parsing, validate_dataset
-from workbench.data.backends import BackendError, connect
+from workbench.data.backends import BackendError, connect, connect_url
 from workbench.data.credentials import redact, url_credentials
 from workbench.data.paths import locate_dataset, project_root
 from workbench.errors import DataError, WorkbenchError
@@ -347,3 +347,44 @@ def test_only_days_the_calendar_has_parse(tmp_path):
     text = refused(mapped(tmp_path, rows, timestamps={"format": "%m/%d/%Y %H:%M"}), match=r"2 value\(s\) of 'ts' do not parse")
     assert "02/29/2023 10:00" in text and "04/31/2024 10:00" in text
     assert parsing.parses_all(None, ["2024-02-29"]) and not parsing.parses_all(None, ["2023-02-29"])
+
+
+def test_duckdb_settings_from_dataset_yml_and_spills_outside_the_working_folder(tmp_path, monkeypatch):
+    """``backend: config:`` sets DuckDB's options; what does not fit its memory
+    limit is written to the spill folder in the system's temporary directory,
+    never to DuckDB's default ``.tmp`` in the working directory."""
+    from workbench.data.backends import spill_directory
+
+    folder = write_mapped_export(tmp_path / "a", users=30)
+    meta = yaml.safe_load((folder / "dataset.yml").read_text())
+    write(folder, {"dataset.yml": {**meta, "backend": {"config": {"memory_limit": "20MB", "threads": 1}}}})
+    monkeypatch.chdir(tmp_path)
+    ds = load_dataset(folder)
+    raw = ds.con.con
+    settings = dict(raw.sql("SELECT name, value FROM duckdb_settings() WHERE name IN ('memory_limit', 'threads', 'temp_directory')").fetchall())
+    assert settings == {"memory_limit": "19.0 MiB", "threads": "1", "temp_directory": str(spill_directory())}
+    raw.execute("CREATE TEMP TABLE big AS SELECT (range * 7919) % 2000003 AS k FROM range(6000000)")  # 48 MB > 20 MB
+    spilled = [p for (p, _) in raw.sql("SELECT path, size FROM duckdb_temporary_files()").fetchall()]
+    assert spilled and all(Path(p).parent == spill_directory() for p in spilled)
+    assert raw.sql("SELECT count(*) FROM big").fetchall() == [(6_000_000,)]
+    assert not (tmp_path / ".tmp").exists()
+    default = load_dataset(write_mapped_export(tmp_path / "b", users=30)).con.con  # no config: the spill folder all the same
+    assert default.sql("SELECT value FROM duckdb_settings() WHERE name = 'temp_directory'").fetchall() == [(str(spill_directory()),)]
+
+
+@pytest.mark.parametrize("config, error, match", [
+    ({"no_such_setting": 1}, BackendError, r"DuckDB setting no_such_setting: .*unrecognized configuration parameter"),
+    ({"memory limit": "8GB"}, DataError, r"backend\.config: 'memory limit' is not a setting name"),
+    ({"memory_limit": ["8GB"]}, DataError, r"backend\.config: memory_limit: give one value"),
+])
+def test_a_bad_engine_setting_is_one_clear_error(tmp_path, config, error, match):
+    folder = write_mapped_export(tmp_path / "a", users=30)
+    meta = yaml.safe_load((folder / "dataset.yml").read_text())
+    write(folder, {"dataset.yml": {**meta, "backend": {"config": config}}})
+    with pytest.raises(error, match=match):
+        load_dataset(folder)
+
+
+def test_engine_settings_for_a_server_are_refused():
+    with pytest.raises(BackendError, match="settings are for DuckDB and Spark, not postgresql"):
+        connect_url("postgresql://analyst@db.example.com/wh", config={"work_mem": "64MB"})

@@ -7,8 +7,14 @@ A dataset runs on DuckDB in-process unless its ``dataset.yml`` names a
   read-only; a relative path is relative to the dataset folder);
 - ``url: postgresql://analyst@db.example.com:5432/warehouse`` -- PostgreSQL;
 - ``spark: local[2]`` or ``spark: spark://master:7077`` -- a PySpark session
-  (local mode or a cluster master), with optional ``config:`` settings;
+  (local mode or a cluster master);
 - ``url:`` any other Ibis URL (``snowflake://``, ``trino://``, ...).
+
+``config:`` holds engine settings: Spark's (``spark.executor.memory: 4g``) or
+DuckDB's (``memory_limit: 8GB``, ``threads: 2``). DuckDB spills what does not
+fit its memory limit to ``temp_directory``, by default a folder in the
+system's temporary directory (DuckDB's own default, ``.tmp`` in the working
+directory, would put gigabytes beside a notebook).
 
 Every session runs in UTC. A password never sits in a URL or in
 ``dataset.yml``: it comes from the environment variable named by
@@ -105,8 +111,8 @@ class BackendSpec:
         if self.spark:
             return spark_backend(self.spark, self.config)
         if self.url:
-            return connect_url(self.url, password=self.resolve_password(), folder=self.folder)
-        return connect()
+            return connect_url(self.url, password=self.resolve_password(), folder=self.folder, config=self.config)
+        return connect(config=self.config)
 
 
 def parse_backend(section, local: dict | None, folder: Path | None) -> tuple[BackendSpec, list[Violation]]:
@@ -151,7 +157,14 @@ def parse_backend(section, local: dict | None, folder: Path | None) -> tuple[Bac
                    f"(or backend: password: in a git-ignored {LOCAL_CONFIG})")
     config = merged.get("config") or {}
     if not isinstance(config, dict):
-        bad("config", "must be a mapping of Spark settings (spark.executor.memory: 4g)")
+        bad("config", "must be a mapping of engine settings (spark.executor.memory: 4g, or DuckDB's memory_limit: 8GB)")
+        config = {}
+    for key, value in config.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", key):
+            bad("config", f"{key!r} is not a setting name (letters, digits, _ and .)")
+        elif not isinstance(value, (str, int, float, bool)):
+            bad("config", f"{key}: give one value (a word, number or size such as 8GB), not {type(value).__name__}")
+    if problems:
         config = {}
     env = merged.get("password_env")
     if env is not None and (not isinstance(env, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", env)):
@@ -196,6 +209,25 @@ def _tracked_by_git(path: Path) -> bool:
 
 
 # ------------------------------------------------------------------ connecting
+def spill_directory() -> Path:
+    """Where DuckDB writes what does not fit its memory limit (removed by DuckDB as it goes)."""
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / "workbench-duckdb"
+
+
+def _duckdb(con, config: dict | None = None):
+    """``con`` in UTC, spilling to :func:`spill_directory`, with ``config``'s DuckDB settings."""
+    settings = {"temp_directory": str(spill_directory()), **(config or {})}
+    for key, value in settings.items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        try:
+            con.raw_sql(f"SET {key} = '{text.replace(chr(39), chr(39) * 2)}'")
+        except Exception as exc:
+            raise BackendError(f"DuckDB setting {key}: {redact(str(exc).strip().splitlines()[0])} (backend config in dataset.yml)") from None
+    return _utc(con)
+
+
 def _utc(con):
     if con.name == "duckdb":  # timestamps without a zone are UTC
         con.raw_sql("SET TimeZone = 'UTC'")
@@ -206,13 +238,14 @@ def _utc(con):
     return con
 
 
-def connect(backend=None):
-    """An Ibis backend in UTC: DuckDB in-process (None), a URL such as
-    ``"duckdb:///file.duckdb"``, ``"postgresql://user@host/db"`` or
-    ``"pyspark://"`` (a local Spark session), a :class:`BackendSpec`, or a
-    backend object as is. A URL may not hold a password (see :func:`refuse_credentials`)."""
+def connect(backend=None, *, config: dict | None = None):
+    """An Ibis backend in UTC: DuckDB in-process (None; ``config`` its
+    settings), a URL such as ``"duckdb:///file.duckdb"``,
+    ``"postgresql://user@host/db"`` or ``"pyspark://"`` (a local Spark
+    session), a :class:`BackendSpec`, or a backend object as is. A URL may
+    not hold a password (see :func:`refuse_credentials`)."""
     if backend is None:
-        return _utc(ibis.duckdb.connect())
+        return _duckdb(ibis.duckdb.connect(), config)
     if isinstance(backend, BackendSpec):
         return backend.connect()
     if isinstance(backend, str):
@@ -221,9 +254,10 @@ def connect(backend=None):
     return backend
 
 
-def connect_url(url: str, *, password: str | None = None, folder: Path | None = None):
+def connect_url(url: str, *, password: str | None = None, folder: Path | None = None, config: dict | None = None):
     """Connect to an Ibis URL, with ``password`` given apart from it; a DuckDB
-    file is opened read-only, relative to ``folder``. Errors are shown redacted."""
+    file is opened read-only, relative to ``folder``; ``config``: DuckDB or
+    Spark settings. Errors are shown redacted."""
     parsed = urllib.parse.urlparse(url)
     scheme = parsed.scheme.lower()
     shown = redact(url, [password] if password else [])
@@ -236,11 +270,14 @@ def connect_url(url: str, *, password: str | None = None, folder: Path | None = 
                     file = folder / file
                 if not file.exists():
                     raise BackendError(f"DuckDB database {file} does not exist (backend url {shown})")
-                return _utc(ibis.duckdb.connect(str(file), read_only=True))
-            return _utc(ibis.duckdb.connect())
+                return _duckdb(ibis.duckdb.connect(str(file), read_only=True), config)
+            return _duckdb(ibis.duckdb.connect(), config)
         if scheme in ("pyspark", "spark"):
             master = "local[*]" if scheme == "pyspark" else url
-            return spark_backend(master, {})
+            return spark_backend(master, config)
+        if config:
+            raise BackendError(f"backend config: settings are for DuckDB and Spark, not {scheme} ({shown}); "
+                               "set the server's own options on the server")
         kwargs = {"password": password} if password is not None else {}
         return _utc(ibis.connect(url, **kwargs))
     except BackendError:
