@@ -46,7 +46,8 @@ def test_every_type_with_and_without_nulls():
         "tz": "TIMESTAMPTZ '2024-01-02 03:04:05+00'", "dec": "1.25::DECIMAL(10,2)", "big": "9007199254740993::BIGINT",
         "iv": "INTERVAL 3 DAY", "lst": "[1, 2]", "js": "{'a': 1}", "uuid": "'0b7f1d3e-0000-4000-8000-000000000000'::UUID",
     }
-    cols = ", ".join(f"CASE WHEN range % 3 = 0 THEN NULL ELSE {v} END AS {k}_null, {v} AS {k}" for k, v in values.items())
+    cols = ", ".join(f"CASE WHEN range % 3 = 0 THEN NULL ELSE {v} END AS {k}_null, {v} AS {k}, "
+                     f"CASE WHEN range < 0 THEN {v} END AS {k}_all_null" for k, v in values.items())
     con.con.execute(f"CREATE TEMP TABLE every_type AS SELECT range AS r, NULL AS only_null, {cols} FROM range(7)")
     t = con.table("every_type")
     ibis_df, ours = both(con, t)

@@ -241,7 +241,8 @@ def duckdb_backend():
             def execute(self, expr, /, *, params=None, limit=None, **kwargs):
                 table = self._to_duckdb_relation(expr, params=params, limit=limit, **kwargs).to_arrow_table()
                 df = pd.DataFrame({  # Ibis's own rule, but for the types above, whose nulls need no Python list
-                    name: col.to_pylist() if pat.is_nested(col.type) or pat.is_dictionary(col.type) or (col.null_count and not direct(col.type))
+                    name: col.to_pylist() if pat.is_nested(col.type) or pat.is_dictionary(col.type) or (
+                        col.null_count and (col.null_count == len(col) or not direct(col.type)))  # all null: pandas reads Nones its own way
                     else col.to_pandas()
                     for name, col in zip(table.column_names, table.columns)
                 })
