@@ -5,6 +5,8 @@ analysis table and on a column of every type with and without nulls: Ibis's
 
 from __future__ import annotations
 
+import itertools
+
 import pandas as pd
 import pytest
 from ibis.backends.duckdb import Backend as IbisDuckDB
@@ -13,12 +15,14 @@ from test_parity import CASES, engines, folders  # noqa: F401  (fixtures)
 from workbench import tables as wt
 from workbench.data.backends import connect, duckdb_backend
 
+_names = itertools.count()
+
 
 def both(con, expr):
     """Ibis's frame and ours, for one materialised copy of ``expr`` (floats summed in parallel may
     differ in the last bit between two runs of a query, and rows without an order may come in another)."""
-    name = f"wb_frames_{abs(hash(str(expr.op()))) % 10**9}"
-    fixed = con.create_table(name, expr, temp=True, overwrite=True)
+    name = f"wb_frames_{next(_names)}"
+    fixed = con.create_table(name, expr, temp=True)
     try:
         return IbisDuckDB.execute(con, fixed), con.execute(fixed)
     finally:

@@ -222,9 +222,9 @@ _DUCKDB_CLASS = None
 def duckdb_backend():
     """Ibis's DuckDB backend class with one change, made once: results reach
     pandas column by column from Arrow. Ibis turns every column that holds a
-    null into a Python list first (``to_pylist``); at 10M users the survival
-    table (three columns with nulls) took 37 s to reach pandas that way and
-    16 s this way. The frames are the same as Ibis's own
+    null into a Python list first (``to_pylist``); benchmarks/bench_frames.py
+    times both (faster for most tables, slower for survival and episodes at 1M
+    users). The frames are the same as Ibis's own
     (``tests/test_frames.py`` compares them on every analysis table)."""
     global _DUCKDB_CLASS
     if _DUCKDB_CLASS is None:

@@ -30,8 +30,8 @@ from workbench.errors import ParameterError
 PARQUET_CODEC = "lz4"
 #: About DuckDB's own row-group size. Engines read a Parquet file in parallel by row
 #: group, so a 1M-user users table in one row group of 2^20 rows was read on one core:
-#: validating a 1M-user dataset took 1.08 s with row groups of 2^20 rows, 0.83 s with
-#: 2^17 (benchmarks/bench_validate.py), and the tables cost no more.
+#: validating a 1M-user dataset took 1.08 s with row groups of 2^20 rows, 0.86-0.90 s
+#: with 2^17 (benchmarks/bench_validate.py), and the tables cost no more.
 ROW_GROUP_ROWS = 1 << 17
 TABLE_NAMES = ("users", "events", "assignments", "kpis")
 
