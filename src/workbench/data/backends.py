@@ -220,33 +220,44 @@ _DUCKDB_CLASS = None
 
 
 def duckdb_backend():
-    """Ibis's DuckDB backend class with one change, made once: results reach
-    pandas column by column from Arrow. Ibis turns every column that holds a
-    null into a Python list first (``to_pylist``); benchmarks/bench_frames.py
-    times both (faster for most tables, slower for survival and episodes at 1M
-    users). The frames are the same as Ibis's own
-    (``tests/test_frames.py`` compares them on every analysis table)."""
+    """Ibis's DuckDB backend class with one change, made once: a result
+    reaches pandas column by column from Arrow, and a table is assembled
+    once. Ibis turns every column that holds a null into a Python list
+    first (``to_pylist``) and copies the whole frame three times (two
+    conversion passes, each building a new frame); at 10M users that is
+    gigabytes of fresh memory. benchmarks/bench_frames.py times both; the
+    frames are the same as Ibis's own (``tests/test_frames.py`` compares
+    them on every analysis table and every type)."""
     global _DUCKDB_CLASS
     if _DUCKDB_CLASS is None:
+        import ibis.expr.types as ir
         import pandas as pd
         import pyarrow.types as pat
         from ibis.backends.duckdb import Backend
         from ibis.backends.duckdb.converter import DuckDBPandasData
+        from ibis.formats.pandas import PandasData
 
         def direct(t) -> bool:  # types whose nulls Arrow's own conversion gives as Ibis's does (checked by the test)
             return (pat.is_integer(t) or pat.is_floating(t) or pat.is_boolean(t) or pat.is_string(t) or pat.is_large_string(t)
                     or pat.is_timestamp(t) or pat.is_date(t) or pat.is_decimal(t) or pat.is_null(t))
 
+        def series(col):  # Ibis's rule, but for the types above, whose nulls need no Python list
+            if pat.is_nested(col.type) or pat.is_dictionary(col.type) or (
+                    col.null_count and (col.null_count == len(col) or not direct(col.type))):  # all null: pandas reads Nones its own way
+                return pd.Series(col.to_pylist())
+            return col.to_pandas()
+
         class DuckDBBackend(Backend):
             def execute(self, expr, /, *, params=None, limit=None, **kwargs):
+                schema = expr.as_table().schema()
+                if any(t.is_geospatial() for t in schema.types):  # a GeoDataFrame: Ibis's own way
+                    return super().execute(expr, params=params, limit=limit, **kwargs)
                 table = self._to_duckdb_relation(expr, params=params, limit=limit, **kwargs).to_arrow_table()
-                df = pd.DataFrame({  # Ibis's own rule, but for the types above, whose nulls need no Python list
-                    name: col.to_pylist() if pat.is_nested(col.type) or pat.is_dictionary(col.type) or (
-                        col.null_count and (col.null_count == len(col) or not direct(col.type)))  # all null: pandas reads Nones its own way
-                    else col.to_pandas()
-                    for name, col in zip(table.column_names, table.columns)
-                })
-                return expr.__pandas_result__(DuckDBPandasData.convert_table(df, expr.as_table().schema()))
+                columns = {name: DuckDBPandasData.convert_column(series(col), dtype)
+                           for (name, dtype), col in zip(schema.items(), table.columns)}
+                if isinstance(expr, ir.Table):  # Ibis's second pass (Table.__pandas_result__), column by column, one frame
+                    return pd.DataFrame({name: PandasData.convert_column(s, schema[name]) for name, s in columns.items()})
+                return expr.__pandas_result__(pd.DataFrame(columns))
 
         _DUCKDB_CLASS = DuckDBBackend
     return _DUCKDB_CLASS
