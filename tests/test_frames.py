@@ -59,3 +59,10 @@ def test_every_type_with_and_without_nulls():
     assert ours["i_null"].isna().sum() == 3 and ours["s_null"].isna().sum() == 3  # the nulls are there
     scalar = t.i_null.sum()
     assert IbisDuckDB.execute(con, scalar) == con.execute(scalar) == 4 * 1
+
+
+def test_text_reaches_arrow_as_large_strings_which_pandas_keeps_without_a_copy():
+    con = connect()
+    assert con.con.sql("SELECT current_setting('arrow_large_buffer_size')").fetchall() == [(True,)]
+    table = con.con.sql("SELECT 'x' AS s").to_arrow_table()
+    assert str(table.schema.field("s").type) == "large_string"

@@ -210,7 +210,7 @@ def test_duckdb_returns_the_column_types_each_table_declares(rnd):
         expr = functions[name](rnd, **options)
         arrow = rnd.con._to_duckdb_relation(expr).to_arrow_table()  # DuckDB's own types, before ibis converts them
         declared = expr.schema().to_pyarrow()
-        got = {f.name: str(f.type) for f in arrow.schema}
+        got = {f.name: "string" if f.type == "large_string" else str(f.type) for f in arrow.schema}  # text: large by design (backends._duckdb)
         want = {f.name: str(f.type) for f in declared}
         assert got == want, (name, options, {c: (got[c], want[c]) for c in got if got[c] != want.get(c)})
 

@@ -264,8 +264,11 @@ def duckdb_backend():
 
 
 def _duckdb(con, config: dict | None = None):
-    """``con`` in UTC, spilling to :func:`spill_directory`, with ``config``'s DuckDB settings."""
-    settings = {"temp_directory": str(spill_directory()), **(config or {})}
+    """``con`` in UTC, spilling to :func:`spill_directory`, with ``config``'s
+    DuckDB settings. Results reach Arrow with 64-bit string offsets
+    (``arrow_large_buffer_size``): pandas keeps text as Arrow large strings,
+    so the 32-bit form would be copied into that one once more."""
+    settings = {"temp_directory": str(spill_directory()), "arrow_large_buffer_size": True, **(config or {})}
     for key, value in settings.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
         try:
