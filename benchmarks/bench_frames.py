@@ -10,9 +10,9 @@ of fresh memory costs much of a large conversion, whichever side meets it).
 Ibis turns every column that holds a null into a Python list before pandas
 sees it, and builds the frame three times (once from Arrow, once per
 conversion pass); the workbench converts plain types (numbers, booleans,
-text, times, dates) straight from Arrow and builds the frame once. Each table's query runs once; both conversions
-then read the same Arrow table, and the frames must be equal (the benchmark
-fails otherwise). The dataset is simulated once and cached under data/interim.
+text, times, dates) straight from Arrow and builds the frame once. Each
+table's query runs once; both conversions then read the same Arrow table,
+and the frames must be equal (the benchmark fails otherwise). The dataset is simulated once and cached under data/interim.
 """
 
 from __future__ import annotations

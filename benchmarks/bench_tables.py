@@ -250,7 +250,7 @@ def scaling(sizes: list[int], seed: int, repeat: int, replicate_above: int) -> i
     print(f"{'users':>12}{'user (s)':>10}{'ratio':>7}{'system (s)':>12}{'ratio':>7}")
     for r in rows:
         print(f"{r['users']:>12,}{r['user']:>10.2f}{(r['user'] / r['users']) / (base['user'] / base['users']):>7.2f}"
-              f"{r['system']:>12.2f}{(r['system'] / r['users']) / (base['system'] / base['users']):>7.2f}")
+              f"{r['system']:>12.2f}{(r['system'] / r['users']) / max(base['system'] / base['users'], 1e-12):>7.2f}")
     top = rows[-1]
     ratio = (top["cpu_seconds"] / top["users"]) / (base["cpu_seconds"] / base["users"])
     print(f"\nper-user CPU time at {top['users']:,} users: {ratio:.2f} x that at {base['users']:,} (target <= 1.3 at 10M vs 1M): "

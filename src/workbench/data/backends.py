@@ -244,7 +244,7 @@ def duckdb_backend():
         def series(col):  # Ibis's rule, but for the types above, whose nulls need no Python list
             if pat.is_nested(col.type) or pat.is_dictionary(col.type) or (
                     col.null_count and (col.null_count == len(col) or not direct(col.type))):  # all null: pandas reads Nones its own way
-                return pd.Series(col.to_pylist())
+                return pd.DataFrame({0: col.to_pylist()})[0].rename(None)  # a list read as Ibis's frame reads it (an empty one as float64)
             return col.to_pandas()
 
         class DuckDBBackend(Backend):
@@ -253,6 +253,8 @@ def duckdb_backend():
                 if any(t.is_geospatial() for t in schema.types):  # a GeoDataFrame: Ibis's own way
                     return super().execute(expr, params=params, limit=limit, **kwargs)
                 table = self._to_duckdb_relation(expr, params=params, limit=limit, **kwargs).to_arrow_table()
+                if table.column_names != list(schema.names):
+                    raise ValueError(f"DuckDB returned columns {table.column_names}, expected {list(schema.names)}")
                 columns = {name: DuckDBPandasData.convert_column(series(col), dtype)
                            for (name, dtype), col in zip(schema.items(), table.columns)}
                 if isinstance(expr, ir.Table):  # Ibis's second pass (Table.__pandas_result__), column by column, one frame
@@ -265,9 +267,10 @@ def duckdb_backend():
 
 def _duckdb(con, config: dict | None = None):
     """``con`` in UTC, spilling to :func:`spill_directory`, with ``config``'s
-    DuckDB settings. Results reach Arrow with 64-bit string offsets
-    (``arrow_large_buffer_size``): pandas keeps text as Arrow large strings,
-    so the 32-bit form would be copied into that one once more."""
+    DuckDB settings. Results reach Arrow with 64-bit offsets
+    (``arrow_large_buffer_size``: large strings, binaries and lists): pandas 3
+    keeps text as Arrow large strings, so the 32-bit form would be copied into
+    that one once more. ``config: {arrow_large_buffer_size: false}`` turns it off."""
     settings = {"temp_directory": str(spill_directory()), "arrow_large_buffer_size": True, **(config or {})}
     for key, value in settings.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
