@@ -12,7 +12,8 @@ sees it, and builds the frame three times (once from Arrow, once per
 conversion pass); the workbench converts plain types (numbers, booleans,
 text, times, dates) straight from Arrow and builds the frame once. Each
 table's query runs once; both conversions then read the same Arrow table,
-and the frames must be equal (the benchmark fails otherwise). The dataset is simulated once and cached under data/interim.
+and the frames must be equal (the benchmark fails otherwise). The dataset is
+simulated once and cached under data/interim.
 """
 
 from __future__ import annotations

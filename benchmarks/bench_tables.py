@@ -27,9 +27,10 @@ smallest size (target: at most 1.3 at 10M users against 1M).
 
     .venv/bin/python benchmarks/bench_tables.py --sizes 1000000 3000000 5000000 10000000 --repeat 3
 
-Sizes up to ``--replicate-above`` (default 3M; the simulator needs about 3 GB
-per million users) are simulated; larger ones are built once by copying the
-1M-user simulated dataset k times with new user ids (``r<i>_`` + id, row
+Every size is simulated (``workbench simulate --seed 1``, streamed in bounded
+memory; about a minute at 10M users) and cached under data/interim/sim-<N>.
+With ``--replicate-above N``, sizes above N are instead built once by copying
+the 1M-user simulated dataset k times with new user ids (``r<i>_`` + id, row
 groups in the same user-clustered order), cached under data/interim/rep-<k>m.
 CPU seconds are the measure to read on a shared machine: wall time there
 depends on what else runs.
@@ -222,20 +223,21 @@ def replicated_dataset(users: int, seed: int) -> Path:
     return folder
 
 
-def scaling(sizes: list[int], seed: int, repeat: int, replicate_above: int) -> int:
+def scaling(sizes: list[int], seed: int, repeat: int, replicate_above: int | None) -> int:
     """The workbench side at each size: seconds per user and their ratio to the smallest size."""
     import pyarrow.parquet as pq
 
     rows = []
     for n in sorted(sizes):
-        folder = ensure_dataset(n, seed) if n <= replicate_above else replicated_dataset(n, seed)
+        copied = replicate_above is not None and n > replicate_above
+        folder = replicated_dataset(n, seed) if copied else ensure_dataset(n, seed)
         events = pq.ParquetFile(folder / "events.parquet").metadata.num_rows
         with tempfile.TemporaryDirectory() as tmp:
             runs = [run_child(WORKBENCH, str(folder), tmp) for _ in range(repeat)]
         best = min(runs, key=lambda r: r["cpu_seconds"])
         rows.append({"users": n, "events": events, "seconds": min(r["seconds"] for r in runs), "cpu_seconds": best["cpu_seconds"],
                      "user": best["user_seconds"], "system": best["system_seconds"],
-                     "peak_mb": best["peak_mb"], "source": "simulated" if n <= replicate_above else "1M copied"})
+                     "peak_mb": best["peak_mb"], "source": "1M copied" if copied else "simulated"})
         print(f"  {n:,} users: CPU {best['cpu_seconds']:.2f} s, wall {rows[-1]['seconds']:.2f} s (best of {repeat})", flush=True)
     base = rows[0]
     print("\nsurvival + repeat_summary (workbench), per user, against the smallest size")
@@ -282,8 +284,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs per side; the fastest time and its memory are reported")
     ap.add_argument("--no-validated", action="store_true", help="skip the reference run with load_dataset's validation")
     ap.add_argument("--sizes", type=int, nargs="+", help="workbench only, at these sizes: seconds per user and their ratio")
-    ap.add_argument("--replicate-above", type=int, default=3_000_000,
-                    help="--sizes above this are copies of the 1M-user dataset, not simulated (default 3,000,000)")
+    ap.add_argument("--replicate-above", type=int, default=None,
+                    help="--sizes above this are copies of the 1M-user dataset, not simulated (default: every size simulated)")
     args = ap.parse_args()
     if args.sizes:
         return scaling(args.sizes, args.seed, args.repeat, args.replicate_above)

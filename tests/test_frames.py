@@ -1,7 +1,8 @@
 """The DuckDB backend's frames (``workbench.data.backends.duckdb_backend``)
 equal Ibis's own conversion exactly -- dtypes, values, nulls -- on every
-analysis table and on a column of every type with and without nulls: Ibis's
-``execute`` is the oracle, called on the same connection."""
+analysis table and on a column of every type (with nulls, without, all null,
+and with no rows): Ibis's ``execute`` is the oracle, called on the same
+connection."""
 
 from __future__ import annotations
 
